@@ -1,0 +1,7 @@
+"""Administration: accounts and worker health."""
+
+from flask import Blueprint
+
+bp = Blueprint("admin", __name__)
+
+from app.admin import routes  # noqa: E402,F401

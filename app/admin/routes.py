@@ -1,0 +1,128 @@
+"""Account management for administrators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.accounts import AccountError, create_user
+from app.admin import bp
+from app.admin.forms import ActionForm, CreateUserForm, ResetPasswordForm, RoleForm
+from app.audit import audit
+from app.extensions import db
+from app.models import AuditEvent, User
+
+
+def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a view so only logged-in admins reach it; others get 404 (no existence leak)."""
+
+    @wraps(view)
+    @login_required
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if not current_user.is_admin:
+            abort(404)
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _user_or_404(user_id: int) -> User:
+    user = db.session.get(User, user_id)
+    if user is None:
+        abort(404)
+    return user
+
+
+@bp.route("/users", methods=["GET", "POST"])
+@admin_required
+def users() -> str | tuple[str, int] | Response:
+    """List accounts; a POST creates one."""
+    form = CreateUserForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = create_user(
+                form.email.data, form.password.data,
+                role=form.role.data, display_name=form.display_name.data or "",
+            )
+        except AccountError as exc:
+            form.email.errors = [*form.email.errors, str(exc)]
+            status = 400
+        else:
+            db.session.flush()
+            audit("admin_create_user", user_id=current_user.id, detail=f"{user.email} {user.role}")
+            db.session.commit()
+            flash(f"User {user.email} created.", "info")
+            return redirect(url_for("admin.users"))
+    elif form.is_submitted():
+        status = 400
+    accounts = db.session.scalars(select(User).order_by(User.email)).all()
+    events = db.session.scalars(
+        select(AuditEvent).order_by(AuditEvent.created_at.desc()).limit(50)
+    ).all()
+    return (
+        render_template(
+            "admin/users.html", form=form, users=accounts, events=events,
+            action=ActionForm(), reset=ResetPasswordForm(), role_form=RoleForm(),
+        ),
+        status,
+    )
+
+
+@bp.route("/users/<int:user_id>/active", methods=["POST"])
+@admin_required
+def toggle_active(user_id: int) -> Response:
+    """Deactivate an active account or reactivate an inactive one (not your own)."""
+    user = _user_or_404(user_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if user.id == current_user.id:
+        flash("You cannot deactivate your own account.", "error")
+        return redirect(url_for("admin.users"))
+    user.active = not user.active
+    action = "admin_activate_user" if user.active else "admin_deactivate_user"
+    audit(action, user_id=current_user.id, detail=user.email)
+    db.session.commit()
+    flash(f"User {user.email} {'activated' if user.active else 'deactivated'}.", "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/password", methods=["POST"])
+@admin_required
+def reset_password(user_id: int) -> Response:
+    """Set a new password for an account."""
+    user = _user_or_404(user_id)
+    form = ResetPasswordForm()
+    if not form.validate_on_submit():
+        flash("; ".join(e for errs in form.errors.values() for e in errs), "error")
+        return redirect(url_for("admin.users"))
+    user.set_password(form.password.data)
+    user.failed_logins = 0
+    audit("admin_reset_password", user_id=current_user.id, detail=user.email)
+    db.session.commit()
+    flash(f"Password of {user.email} reset.", "info")
+    return redirect(url_for("admin.users"))
+
+
+@bp.route("/users/<int:user_id>/role", methods=["POST"])
+@admin_required
+def set_role(user_id: int) -> Response:
+    """Make an account a clinician or an administrator (not your own)."""
+    user = _user_or_404(user_id)
+    form = RoleForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if user.id == current_user.id:
+        flash("You cannot change your own role.", "error")
+        return redirect(url_for("admin.users"))
+    user.role = form.role.data
+    audit("admin_set_role", user_id=current_user.id, detail=f"{user.email} {user.role}")
+    db.session.commit()
+    flash(f"{user.email} is now {user.role}.", "info")
+    return redirect(url_for("admin.users"))

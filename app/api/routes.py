@@ -1,0 +1,1 @@
+"""REST API routes (filled in by the API issue)."""

@@ -1,0 +1,37 @@
+"""Re-running and deleting cases (used by the web pages and the API)."""
+
+from __future__ import annotations
+
+from app import storage
+from app.audit import audit
+from app.extensions import db
+from app.models import Case, CaseStatus
+from app.queueing import enqueue_case
+
+
+def rerun_case(case: Case, user_id: int) -> bool:
+    """Queue a finished case again and commit; returns False (and changes nothing) while it runs."""
+    if not case.is_finished:
+        return False
+    case.status = CaseStatus.QUEUED.value
+    case.stage = "queued"
+    case.percent = 0
+    case.error_message = None
+    case.attempts = 0
+    audit("case_rerun", user_id=user_id, case_id=case.id)
+    enqueue_case(case)
+    db.session.commit()
+    return True
+
+
+def delete_case(case: Case, user_id: int) -> None:
+    """Delete the case's row (scans and prediction cascade), then its files; commits.
+
+    The row goes first: a crash between the two leaves orphaned files (harmless, removable),
+    never a case whose files are missing.
+    """
+    case_id = case.id
+    audit("case_delete", user_id=user_id, case_id=case_id)
+    db.session.delete(case)
+    db.session.commit()
+    storage.delete_case_files(case_id)

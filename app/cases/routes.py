@@ -1,0 +1,139 @@
+"""Upload, list, result page, progress and files of cases."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import (
+    abort,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+from flask_login import current_user, login_required
+from werkzeug.wrappers import Response
+
+from app.audit import audit
+from app.cases import bp
+from app.cases.access import case_or_404, visible_cases
+from app.cases.forms import ConfirmForm, UploadForm
+from app.cases.lifecycle import delete_case, rerun_case
+from app.cases.results import artefact_path, result_view, scan_file
+from app.cases.uploads import UploadedFile, UploadError, store_upload
+from app.extensions import db
+from app.pipeline.sequences import SEQUENCES
+from app.queueing import enqueue_case
+
+log = logging.getLogger(__name__)
+CASES_PER_PAGE = 25
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json"
+
+
+@bp.route("/cases")
+@login_required
+def index() -> str:
+    """List the cases the user may see, newest first."""
+    page = request.args.get("page", 1, type=int)
+    cases = db.paginate(visible_cases(current_user), page=page, per_page=CASES_PER_PAGE)
+    return render_template("cases/index.html", cases=cases)
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@login_required
+def upload() -> Response | str | tuple[Response | str, int]:
+    """Show the upload form; a valid POST stores the case, queues it and opens its page.
+
+    Script-driven uploads (Accept: application/json) get JSON: `{"redirect"}` or `{"errors"}`.
+    """
+    form = UploadForm()
+    if form.validate_on_submit():
+        files = {s: UploadedFile(form[s].data.filename or "", form[s].data.stream)
+                 for s in SEQUENCES}
+        try:
+            case = store_upload(files, current_user.id, (form.pseudonym.data or "").strip())
+        except UploadError as exc:
+            target = form[exc.field] if exc.field else form.flair
+            target.errors = [*target.errors, str(exc)]
+        else:
+            audit("upload", user_id=current_user.id, case_id=case.id)
+            enqueue_case(case)
+            db.session.commit()
+            url = url_for("cases.result", case_id=case.id)
+            if _wants_json():
+                return jsonify(redirect=url, id=case.id), 201
+            return redirect(url)
+    if request.method == "POST":
+        if _wants_json():
+            return jsonify(errors=form.errors), 400
+        return render_template("cases/upload.html", form=form), 400
+    return render_template("cases/upload.html", form=form)
+
+
+@bp.route("/cases/<case_id>")
+@login_required
+def result(case_id: str) -> str:
+    """Show a case: progress while it runs, the result when done, the message when it failed."""
+    case = case_or_404(case_id, current_user)
+    audit("case_view", user_id=current_user.id, case_id=case.id)
+    db.session.commit()
+    return render_template(
+        "cases/result.html", case=case, view=result_view(case), confirm=ConfirmForm()
+    )
+
+
+@bp.route("/cases/<case_id>/status")
+@login_required
+def status(case_id: str) -> Response:
+    """Return the case's status, stage and percent as JSON (the result page polls it)."""
+    case = case_or_404(case_id, current_user)
+    return jsonify(case.status_dict())
+
+
+@bp.route("/cases/<case_id>/files/<name>")
+@login_required
+def artefact(case_id: str, name: str) -> Response:
+    """Send one of the case's artefacts (montage, Grad-CAM, mask, heatmap, summary)."""
+    case = case_or_404(case_id, current_user)
+    path, mimetype = artefact_path(case, name)
+    as_attachment = request.args.get("download") == "1"
+    return send_file(path, mimetype=mimetype, as_attachment=as_attachment, max_age=0)
+
+
+@bp.route("/cases/<case_id>/scans/<sequence>")
+@login_required
+def scan(case_id: str, sequence: str) -> Response:
+    """Send one of the case's stored sequences (for the 3D viewer)."""
+    case = case_or_404(case_id, current_user)
+    path, mimetype = scan_file(case, sequence)
+    return send_file(path, mimetype=mimetype, max_age=0)
+
+
+@bp.route("/cases/<case_id>/rerun", methods=["POST"])
+@login_required
+def rerun(case_id: str) -> Response:
+    """Queue a finished case again (after a failure, or with a new model)."""
+    case = case_or_404(case_id, current_user)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    if not rerun_case(case, current_user.id):
+        flash("This case is still being analysed.", "info")
+    return redirect(url_for("cases.result", case_id=case.id))
+
+
+@bp.route("/cases/<case_id>/delete", methods=["POST"])
+@login_required
+def delete(case_id: str) -> Response:
+    """Delete a case with its files and artefacts."""
+    case = case_or_404(case_id, current_user)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    delete_case(case, current_user.id)
+    flash("The case was deleted.", "info")
+    return redirect(url_for("cases.index"))

@@ -1,0 +1,14 @@
+"""CLI commands registered on the app (`flask users ...`, `flask model ...`, ...)."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register(app: Flask) -> None:
+    """Attach every CLI group and command to `app`."""
+    from app.commands.pipeline import register_pipeline_commands
+    from app.commands.users import users
+
+    app.cli.add_command(users)
+    register_pipeline_commands(app)

@@ -1,0 +1,84 @@
+"""Configuration from environment variables, with safe defaults for the embedded mode.
+
+Every variable is listed with one line of explanation in `.env.example`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+GIB = 1024**3
+
+
+def load_or_create_secret_key(instance_path: str | os.PathLike[str]) -> str:
+    """Return the secret key kept in the instance folder, creating it (mode 0600) on first use.
+
+    A key generated here never leaves the machine and is never committed: the instance folder
+    is git-ignored. Refuses nothing; raises OSError when the folder is not writable.
+    """
+    path = Path(instance_path) / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    # O_EXCL: when two processes start at once, the first writer wins and the second re-reads.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+class Config:
+    """Settings for one process, read from `environ` with defaults rooted in the instance folder."""
+
+    def __init__(self, instance_path: str, environ: Mapping[str, str] | None = None) -> None:
+        env = os.environ if environ is None else environ
+        instance = Path(instance_path)
+        self.SECRET_KEY = env.get("SECRET_KEY") or load_or_create_secret_key(instance)
+        self.SQLALCHEMY_DATABASE_URI = env.get("DATABASE_URL") or (
+            f"sqlite:///{instance / 'gliomalens.sqlite'}"
+        )
+        self.STORAGE_DIR = env.get("STORAGE_DIR") or str(instance / "storage")
+        self.MAX_CONTENT_LENGTH = int(env.get("MAX_UPLOAD_BYTES") or GIB)
+        self.MODEL_DIR = env.get("MODEL_DIR") or str(
+            Path(__file__).resolve().parent.parent / "models" / "glioma-demo"
+        )
+        self.SESSION_COOKIE_HTTPONLY = True
+        self.SESSION_COOKIE_SAMESITE = "Lax"
+        self.SESSION_COOKIE_SECURE = _bool(env.get("SESSION_COOKIE_SECURE"), False)
+        self.REMEMBER_COOKIE_HTTPONLY = True
+        self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
+        self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
+        # Worker limits (seconds): soft raises inside the task, hard kills the child process.
+        self.TASK_SOFT_TIME_LIMIT = int(env.get("TASK_SOFT_TIME_LIMIT") or 300)
+        self.TASK_HARD_TIME_LIMIT = int(env.get("TASK_HARD_TIME_LIMIT") or 360)
+        broker = env.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{instance / 'broker.sqlite'}"
+        self.CELERY = {
+            "broker_url": broker,
+            "task_ignore_result": True,
+        }
+
+    def as_dict(self) -> dict[str, object]:
+        """Return the settings as a plain dict of UPPER_CASE names, ready for `app.config`."""
+        return {key: value for key, value in vars(self).items() if key.isupper()}
+
+
+class TestConfig:
+    """Overrides used by the test suite on top of `Config` (CSRF stays testable per test)."""
+
+    TESTING = True
+    WTF_CSRF_ENABLED = False
+    SERVER_NAME = None

@@ -1,0 +1,70 @@
+"""Errors answer in kind: JSON for the API and fetch requests, an HTML page otherwise."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app.extensions import db
+
+log = logging.getLogger(__name__)
+
+MESSAGES = {
+    400: "The request could not be understood.",
+    403: "You are not allowed to do that.",
+    404: "There is nothing here, or it is not yours to see.",
+    405: "That method is not allowed here.",
+    413: "The upload is too large. The limit is {limit}.",
+    500: "Something went wrong on our side. It has been logged; please try again.",
+}
+
+
+def wants_json() -> bool:
+    """Return whether the client expects JSON (API paths, or a fetch preferring JSON)."""
+    if request.path.startswith("/api/"):
+        return True
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _human_size(n: int) -> str:
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.0f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+def _message(code: int, error: HTTPException) -> str:
+    if code == 413:
+        from flask import current_app
+
+        return MESSAGES[413].format(limit=_human_size(current_app.config["MAX_CONTENT_LENGTH"]))
+    if code == 400 and isinstance(error, CSRFError):
+        return "The form expired or was sent from elsewhere; reload the page and try again."
+    return MESSAGES.get(code, error.description or "Error")
+
+
+def handle_http_error(error: HTTPException) -> tuple[object, int]:
+    """Render an HTTP error as JSON or as the error page, with a plain-words message."""
+    code = error.code or 500
+    if code >= 500:
+        db.session.rollback()
+    message = _message(code, error)
+    if wants_json():
+        return jsonify(error=message, status=code), code
+    return render_template("errors/error.html", code=code, message=message), code
+
+
+def handle_unexpected(error: Exception) -> tuple[object, int]:
+    """Log an unexpected exception, roll back, and answer 500 without a stack trace."""
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return handle_http_error(InternalServerError())
+
+
+def register(app: Flask) -> None:
+    """Install the error handlers on `app`."""
+    app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,18 @@
+"""Database models, split by domain; import them from here."""
+
+from app.models.audit import AuditEvent, record_event
+from app.models.case import Case, CaseStatus, Prediction, Scan
+from app.models.token import ApiToken
+from app.models.user import Role, User
+
+__all__ = [
+    "ApiToken",
+    "AuditEvent",
+    "Case",
+    "CaseStatus",
+    "Prediction",
+    "Role",
+    "Scan",
+    "User",
+    "record_event",
+]

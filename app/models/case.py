@@ -1,0 +1,123 @@
+"""Cases (one patient's upload), their scans and their prediction."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.extensions import db
+from app.models.base import utcnow
+
+
+class CaseStatus(enum.StrEnum):
+    """The states of a case; the single source of truth for them."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+def new_case_id() -> str:
+    """Return a fresh opaque, non-guessable case id (a random UUID4 as 32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+class Case(db.Model):
+    """One patient's four sequences and the state of their analysis."""
+
+    __tablename__ = "cases"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_case_id)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    pseudonym: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    status: Mapped[str] = mapped_column(String(16), default=CaseStatus.QUEUED.value, index=True)
+    stage: Mapped[str] = mapped_column(String(64), default="queued")
+    percent: Mapped[int] = mapped_column(Integer, default=0)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    # Worker bookkeeping: which worker holds the case, since when, and how often it was tried.
+    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+    owner = relationship("User", lazy="joined")
+    scans: Mapped[list[Scan]] = relationship(
+        back_populates="case", cascade="all, delete-orphan", order_by="Scan.id"
+    )
+    prediction: Mapped[Prediction | None] = relationship(
+        back_populates="case", cascade="all, delete-orphan", uselist=False
+    )
+
+    @property
+    def is_finished(self) -> bool:
+        """Return whether the case reached a final state (done or failed)."""
+        return self.status in (CaseStatus.DONE.value, CaseStatus.FAILED.value)
+
+    def scan_for(self, sequence: str) -> Scan | None:
+        """Return this case's scan of `sequence`, or None when it has none."""
+        return next((scan for scan in self.scans if scan.sequence == sequence), None)
+
+    def status_dict(self) -> dict[str, Any]:
+        """Return the JSON-ready progress of the case (status, stage, percent, error)."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "stage": self.stage,
+            "percent": self.percent,
+            "error": self.error_message,
+        }
+
+
+class Scan(db.Model):
+    """One stored NIfTI file of a case."""
+
+    __tablename__ = "scans"
+    __table_args__ = (UniqueConstraint("case_id", "sequence"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    sequence: Mapped[str] = mapped_column(String(8))
+    stored_path: Mapped[str] = mapped_column(String(512))  # relative to STORAGE_DIR
+    original_filename: Mapped[str] = mapped_column(String(255))
+    sha256: Mapped[str] = mapped_column(String(64))
+    shape: Mapped[list[int]] = mapped_column(JSON)
+    voxel_size: Mapped[list[float]] = mapped_column(JSON)
+    dtype: Mapped[str] = mapped_column(String(32))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+
+    case: Mapped[Case] = relationship(back_populates="scans")
+
+
+class Prediction(db.Model):
+    """The current result of a case's analysis (one per case: a re-run replaces it)."""
+
+    __tablename__ = "predictions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.id", ondelete="CASCADE"), unique=True, index=True
+    )
+    model_name: Mapped[str] = mapped_column(String(120))
+    model_version: Mapped[str] = mapped_column(String(40))
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    predicted_class: Mapped[str] = mapped_column(String(1))
+    probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
+    slice_index: Mapped[int] = mapped_column(Integer)
+    candidate_volume_ml: Mapped[float | None] = mapped_column(Float)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    case: Mapped[Case] = relationship(back_populates="prediction")

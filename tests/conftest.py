@@ -1,0 +1,131 @@
+"""Shared fixtures: app -> client / runner -> db -> users -> logged-in clients; NIfTI makers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from app import create_app
+from app.config import TestConfig
+from app.extensions import db as _db
+from tests.factories import DEFAULT_PASSWORD, make_case, make_user
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """A fresh app with its own instance folder, SQLite database and in-memory broker."""
+    instance = tmp_path / "instance"
+    app = create_app(
+        {
+            **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
+            "INSTANCE_PATH": str(instance),
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'test.sqlite'}",
+            "STORAGE_DIR": str(tmp_path / "storage"),
+            "CELERY": {"broker_url": "memory://"},
+        }
+    )
+    app.extensions["celery"].conf.broker_url = "memory://"
+    with app.app_context():
+        _db.create_all()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def db(app: Flask):
+    return _db
+
+
+@pytest.fixture
+def user(db):
+    return make_user(email="clinician@example.org")
+
+
+@pytest.fixture
+def other_user(db):
+    return make_user(email="other@example.org")
+
+
+@pytest.fixture
+def admin(db):
+    return make_user(email="admin@example.org", role="admin")
+
+
+def login(client: FlaskClient, email: str, password: str = DEFAULT_PASSWORD):
+    """Log `client` in through the real form; returns the response."""
+    return client.post("/login", data={"email": email, "password": password})
+
+
+@pytest.fixture
+def logged_in_client(app: Flask, user) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, user.email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def admin_client(app: Flask, admin) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, admin.email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def case_factory(db, user) -> Callable[..., object]:
+    def factory(**kwargs):
+        kwargs.setdefault("owner", user)
+        return make_case(**kwargs)
+
+    return factory
+
+
+def write_nifti(
+    path: Path,
+    shape: tuple[int, ...] = (24, 24, 16),
+    affine: np.ndarray | None = None,
+    seed: int = 0,
+    dtype: type = np.int16,
+) -> Path:
+    """Write a small brain-like NIfTI (a bright ellipsoid in noise) and return its path."""
+    rng = np.random.default_rng(seed)
+    data = np.zeros(shape, dtype=np.float32)
+    grid = np.indices(shape[:3]).astype(np.float32)
+    centre = [(s - 1) / 2 for s in shape[:3]]
+    radius = [s / 2.5 for s in shape[:3]]
+    inside = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radius, strict=True)) <= 1
+    body = np.where(inside, 300 + 50 * rng.standard_normal(shape[:3]), 0)
+    data = body if len(shape) == 3 else np.repeat(body[..., None], shape[3], axis=3)
+    img = nib.Nifti1Image(data.astype(dtype), np.eye(4) if affine is None else affine)
+    nib.save(img, str(path))
+    return path
+
+
+@pytest.fixture
+def nifti_case(tmp_path: Path) -> dict[str, Path]:
+    """Four valid small co-registered .nii.gz files named like CPM-RadPath."""
+    folder = tmp_path / "upload"
+    folder.mkdir()
+    return {
+        seq: write_nifti(folder / f"CASE01_{seq}.nii.gz", seed=i)
+        for i, seq in enumerate(("flair", "t1", "t1ce", "t2"))
+    }
