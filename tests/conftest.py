@@ -20,6 +20,21 @@ from tests.factories import DEFAULT_PASSWORD, make_case, make_user
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in its own app context, like a real server.
+
+    The test itself holds an app context (for factories and queries); without this, requests
+    would share its `g` (and Flask-Login's cached user) and its database session.
+    """
+
+    def open(self, *args, **kwargs):  # noqa: D102
+        kwargs.setdefault("buffered", True)  # read and close file responses at once
+        with self.application.app_context():
+            response = super().open(*args, **kwargs)
+        _db.session.expire_all()  # the test's session must see what the request committed
+        return response
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
     """A fresh app with its own instance folder, SQLite database and in-memory broker."""
@@ -33,7 +48,7 @@ def app(tmp_path: Path) -> Iterator[Flask]:
             "CELERY": {"broker_url": "memory://"},
         }
     )
-    app.extensions["celery"].conf.broker_url = "memory://"
+    app.test_client_class = IsolatedClient
     with app.app_context():
         _db.create_all()
         yield app

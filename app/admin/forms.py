@@ -2,12 +2,16 @@
 
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.auth.forms import EMAIL
 from app.models.user import MIN_PASSWORD_LENGTH, Role
 
-ROLE_CHOICES = [(Role.CLINICIAN.value, "Clinician"), (Role.ADMIN.value, "Administrator")]
+ROLE_CHOICES = [
+    SelectChoice(Role.CLINICIAN.value, "Clinician"),
+    SelectChoice(Role.ADMIN.value, "Administrator"),
+]
 
 
 class CreateUserForm(FlaskForm):

@@ -1,0 +1,371 @@
+"""The ResNet50 A/O/G classifier: model building, float16 weight files, inference with uncertainty.
+
+A :class:`Classifier` is loaded once per process from a model directory (card.json + weights).
+``classify(case, slice_result)`` classifies the max-tumour slice and its ±k neighbours (k from the
+card) in one batch and reports the mean probabilities, their spread and agreement, and whether the
+answer should be shown as low-confidence. This module imports TensorFlow; the web process never
+imports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.pipeline import tf_runtime
+from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.inputs import InputGeometry, build_inputs, slab_indices
+from app.pipeline.model_card import CardError, ModelCard
+
+tf = tf_runtime.configure()
+import keras  # noqa: E402  (after TF is configured)
+
+log = logging.getLogger(__name__)
+
+LOGITS_LAYER = "logits"
+PROBS_LAYER = "probabilities"
+
+NO_LESION_MESSAGE = (
+    "No lesion candidate was found on FLAIR: the class shown is the model's output for the slice "
+    "with most brain and must not be relied on."
+)
+LOW_CONFIDENCE_MESSAGE = (
+    "Low confidence: the top class is not clearly ahead of the next, or neighbouring slices "
+    "disagree. Treat the class as uncertain."
+)
+
+
+# --------------------------------------------------------------------------- model + weights
+
+
+def build_model(
+    layout: str = "channels4",
+    image_size: int = 128,
+    dropout: float = 0.3,
+    *,
+    channels: int | None = None,
+    n_classes: int = len(CLASSES),
+    imagenet_weights: str | os.PathLike | None = None,
+) -> keras.Model:
+    """Return an uncompiled ResNet50 (weights=None) + global average pooling + Dropout + softmax.
+
+    Input shape (S, S, C) with C = 4 for "channels4", 3 for "seed-strip" (or ``channels``). The
+    Dense layer is named "logits" and followed by a softmax layer "probabilities" so Grad-CAM can
+    use the pre-softmax score. ``imagenet_weights`` optionally loads a local Keras ResNet50
+    no-top weights file (the first convolution is averaged over RGB and spread over C channels).
+    ValueError for an unknown layout.
+    """
+    if channels is None:
+        channels = {"channels4": 4, "seed-strip": 3}.get(layout)
+        if channels is None:
+            raise ValueError(f"unknown layout {layout!r}")
+    inputs = keras.Input((image_size, image_size, channels), name="image")
+    base = keras.applications.ResNet50(
+        include_top=False, weights=None, input_tensor=inputs, pooling="avg"
+    )
+    x = keras.layers.Dropout(dropout, name="dropout")(base.output)
+    logits = keras.layers.Dense(n_classes, name=LOGITS_LAYER)(x)
+    probs = keras.layers.Activation("softmax", name=PROBS_LAYER, dtype="float32")(logits)
+    model = keras.Model(inputs, probs, name="gliomalens_resnet50")
+    if imagenet_weights:
+        _load_imagenet(model, Path(imagenet_weights), image_size)
+    return model
+
+
+def _load_imagenet(model: keras.Model, path: Path, image_size: int) -> None:
+    """Copy a local ImageNet ResNet50 (no top) weights file into ``model``'s backbone."""
+    if not path.is_file():
+        raise FileNotFoundError(f"ImageNet weights file {path} not found")
+    ref = keras.applications.ResNet50(
+        include_top=False, weights=str(path), input_shape=(image_size, image_size, 3)
+    )
+    for layer in ref.layers:
+        weights = layer.get_weights()
+        if not weights:
+            continue
+        target = model.get_layer(layer.name)
+        if layer.name == "conv1_conv":
+            kernel, bias = weights
+            c = target.get_weights()[0].shape[2]
+            mean = kernel.mean(axis=2, keepdims=True) * (3.0 / c)
+            weights = [np.repeat(mean, c, axis=2), bias]
+        target.set_weights(weights)
+
+
+def save_weights_f16(model: keras.Model, path: str | os.PathLike) -> Path:
+    """Write the model's weights as float16 arrays (.npz, in ``model.weights`` order); return path.
+
+    Names and shapes are stored with them so loading can refuse a mismatched architecture.
+    Written to a temp file and renamed, so a crash never leaves a half-written weights file.
+    """
+    path = Path(path)
+    arrays = {f"w{i:04d}": np.asarray(w).astype(np.float16) for i, w in enumerate(model.weights)}
+    names = np.array([w.path for w in model.weights])
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+    np.savez(tmp, _names=names, **arrays)
+    os.replace(tmp, path)
+    return path
+
+
+def load_weights_f16(model: keras.Model, path: str | os.PathLike) -> None:
+    """Load a file written by :func:`save_weights_f16` into ``model`` (as float32); returns None.
+
+    CardError when the number of weights or any shape differs from the model.
+    """
+    with np.load(path, allow_pickle=False) as npz:
+        keys = sorted(k for k in npz.files if k.startswith("w"))
+        if len(keys) != len(model.weights):
+            raise CardError(f"{path}: {len(keys)} weight arrays, the model has {len(model.weights)}")
+        values = []
+        for key, var in zip(keys, model.weights, strict=True):
+            arr = npz[key]
+            if tuple(arr.shape) != tuple(var.shape):
+                raise CardError(f"{path}: {key} has shape {arr.shape}, the model wants {var.shape}")
+            values.append(arr.astype(np.float32))
+    for var, value in zip(model.weights, values, strict=True):
+        var.assign(value)
+
+
+def model_from_card(card: ModelCard, model_dir: str | os.PathLike) -> keras.Model:
+    """Return the float32 Keras model described by ``card`` with its weights loaded.
+
+    CardError when the weights are missing, do not match the card's sha256 or the architecture.
+    """
+    model_dir = Path(model_dir)
+    card.verify_weights(model_dir)
+    if card.architecture == "resnet50":
+        model = build_model(
+            card.layout, card.image_size, card.dropout, channels=card.channels,
+            n_classes=len(card.classes),
+        )
+    else:
+        json_path = model_dir / str(card.model_json)
+        if not json_path.is_file():
+            raise CardError(f"model JSON {json_path} named by the card is missing")
+        model = keras.models.model_from_json(json_path.read_text(encoding="utf-8"))
+    load_weights_f16(model, card.weights_path(model_dir))
+    return model
+
+
+# --------------------------------------------------------------------------- inference
+
+
+@dataclass(eq=False)
+class PreparedInput:
+    """The model input for one classification: the slab batch and how to map it back."""
+
+    batch: np.ndarray  # (N, S, S, C) float32
+    geometry: InputGeometry
+    indices: list[int]  # axial index of each batch row
+    centre: int  # the max-tumour slice index
+
+    @property
+    def centre_row(self) -> int:
+        """Return the batch row of the max-tumour slice."""
+        return self.indices.index(self.centre)
+
+
+def summarise_probabilities(
+    probs: np.ndarray, classes: list[str] | tuple[str, ...], *, margin: float, agreement_min: float
+) -> dict[str, Any]:
+    """Return class, mean probabilities, uncertainty and low_confidence from per-slice probs.
+
+    ``probs`` is (N, K), one row per slice. Uncertainty: per-class standard deviation over the
+    slices, entropy of the mean normalised to [0, 1] by log K, and agreement (fraction of slices
+    whose own top class is the overall top class). ``low_confidence`` when the top mean
+    probability leads the second by less than ``margin`` or agreement < ``agreement_min``.
+    ValueError for an empty or mis-shaped array.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] != len(classes):
+        raise ValueError(f"expected (N, {len(classes)}) probabilities, got {probs.shape}")
+    mean = probs.mean(axis=0)
+    mean = mean / mean.sum()
+    top = int(np.argmax(mean))
+    ordered = np.sort(mean)[::-1]
+    lead = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 1.0
+    nz = mean[mean > 0]
+    entropy = float(-(nz * np.log(nz)).sum() / math.log(len(classes)))
+    agreement = float(np.mean(np.argmax(probs, axis=1) == top))
+    return {
+        "class_index": top,
+        "class": classes[top],
+        "probabilities": {c: float(p) for c, p in zip(classes, mean, strict=True)},
+        "std": {c: float(s) for c, s in zip(classes, probs.std(axis=0), strict=True)},
+        "entropy": entropy,
+        "agreement": agreement,
+        "lead": lead,
+        "low_confidence": bool(lead < margin or agreement < agreement_min),
+    }
+
+
+class Classifier:
+    """A loaded model + card: ``classify`` cases, ``gradcam`` maps, ``warm_up`` once at start.
+
+    Attributes: ``card`` (ModelCard), ``model_dir``, ``model`` (keras.Model), ``device`` (where TF
+    computes, for the worker's log).
+    """
+
+    def __init__(self, model: keras.Model, card: ModelCard, model_dir: str | os.PathLike = "") -> None:
+        card.validate()
+        self.model = model
+        self.card = card
+        self.model_dir = Path(model_dir)
+        self.device = tf_runtime.describe_device()
+        self.batch_size = card.n_slices
+        shape = (self.batch_size, *card.input_shape)
+        spec = tf.TensorSpec(shape, tf.float32)
+        self._predict_fn = tf.function(
+            lambda x: self.model(x, training=False), input_signature=[spec], reduce_retracing=True
+        )
+        self._gradcam_model = _gradcam_model(model, card.gradcam_layer)
+        self._gradcam_fn = tf.function(
+            self._gradcam_graph, input_signature=[spec, tf.TensorSpec((), tf.int32)]
+        )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> Classifier:
+        """Return a Classifier for the card + weights in ``model_dir`` (checks the sha256).
+
+        CardError when the card or weights are missing or inconsistent.
+        """
+        card = ModelCard.load(model_dir)
+        model = model_from_card(card, model_dir)
+        log.info("loaded model %s %s from %s", card.name, card.version, model_dir)
+        return cls(model, card, model_dir)
+
+    def warm_up(self) -> None:
+        """Run one prediction and one Grad-CAM on zeros so the first real case pays no tracing."""
+        x = np.zeros((self.batch_size, *self.card.input_shape), dtype=np.float32)
+        self.predict(x)
+        self.gradcam(x, 0)
+
+    # ------------------------------------------------------------------ raw model calls
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Return softmax probabilities (N, K) for a batch (N, S, S, C) of any length N.
+
+        The compiled function has a fixed batch shape (2k + 1); other lengths are padded / chunked.
+        """
+        return self._chunked(batch, lambda x: self._predict_fn(x).numpy())
+
+    def gradcam(self, batch: np.ndarray, class_index: int) -> np.ndarray:
+        """Return Grad-CAM maps (N, S, S) in [0, 1] for ``class_index`` on model-input pixels."""
+        idx = tf.constant(int(class_index), tf.int32)
+        return self._chunked(batch, lambda x: self._gradcam_fn(x, idx).numpy())
+
+    def _chunked(self, batch: np.ndarray, fn: Any) -> np.ndarray:
+        batch = np.asarray(batch, dtype=np.float32)
+        n, b = len(batch), self.batch_size
+        outs = []
+        for start in range(0, n, b):
+            part = batch[start : start + b]
+            real = len(part)
+            if real < b:
+                part = np.concatenate([part, np.repeat(part[-1:], b - real, axis=0)])
+            outs.append(fn(tf.constant(part))[:real])
+        return np.concatenate(outs) if outs else np.zeros((0,))
+
+    def _gradcam_graph(self, x: Any, class_index: Any) -> Any:
+        with tf.GradientTape() as tape:
+            conv, score = self._gradcam_model(x, training=False)
+            target = tf.gather(score, class_index, axis=1)
+        grads = tape.gradient(target, conv)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+        cam = tf.nn.relu(tf.reduce_sum(conv * weights, axis=-1))[..., None]
+        size = self.card.image_size
+        cam = tf.image.resize(cam, (size, size), method="bilinear")[..., 0]
+        peak = tf.reduce_max(cam, axis=(1, 2), keepdims=True)
+        return tf.math.divide_no_nan(cam, peak)
+
+    # ------------------------------------------------------------------ per case
+    def prepare(self, case: Any, slice_result: Any) -> PreparedInput:
+        """Return the model input for the max-tumour slice and its ±k neighbours of ``case``.
+
+        Raises InvalidInputError (from the loader) when a sequence's slices are unusable.
+        """
+        indices = slab_indices(int(slice_result.index), self.card.uncertainty_k, case.shape[2])
+        batch, geometry = build_inputs(case, indices, self.card)
+        return PreparedInput(batch, geometry, indices, int(slice_result.index))
+
+    def classify_prepared(self, prepared: PreparedInput, slice_result: Any) -> dict[str, Any]:
+        """Return the classification dict for a prepared input (see :meth:`classify`)."""
+        probs = self.predict(prepared.batch)
+        limits = self.card.low_confidence
+        stats = summarise_probabilities(
+            probs, self.card.classes, margin=float(limits.get("margin", 0.2)),
+            agreement_min=float(limits.get("agreement", 0.6)),
+        )
+        no_lesion = bool(getattr(slice_result, "no_lesion_found", False))
+        low = stats["low_confidence"] or no_lesion
+        message = NO_LESION_MESSAGE if no_lesion else (LOW_CONFIDENCE_MESSAGE if low else None)
+        probabilities = {c: stats["probabilities"].get(c, 0.0) for c in CLASSES}
+        std = {c: stats["std"].get(c, 0.0) for c in CLASSES}
+        cls = stats["class"]
+        return {
+            "class": cls,
+            "class_index": stats["class_index"],
+            "class_name": CLASS_NAMES[cls],
+            "grade_group": GRADE_GROUPS[cls],
+            "probabilities": probabilities,
+            "uncertainty": {
+                "std": std,
+                "entropy": stats["entropy"],
+                "slices": list(prepared.indices),
+                "agreement": stats["agreement"],
+            },
+            "low_confidence": bool(low),
+            "no_lesion_found": no_lesion,
+            "slice_index": prepared.centre,
+            "message": message,
+            "slice_probabilities": probs.round(6).tolist(),
+        }
+
+    def classify(self, case: Any, slice_result: Any) -> dict[str, Any]:
+        """Classify a LoadedCase at ``slice_result.index`` (±k neighbours) and return a dict.
+
+        Keys: class, class_index, class_name, grade_group, probabilities {A,O,G} (mean over the
+        slices, sum 1), uncertainty {std, entropy, slices, agreement}, low_confidence,
+        no_lesion_found, slice_index, message (None or a plain-language caveat),
+        slice_probabilities. When the slice finder found no lesion the class is still computed but
+        low_confidence is True and the message says not to rely on it. Raises InvalidInputError
+        for unusable sequence data.
+        """
+        return self.classify_prepared(self.prepare(case, slice_result), slice_result)
+
+
+def _gradcam_model(model: keras.Model, layer_name: str) -> keras.Model:
+    """Return a model mapping inputs to (last conv feature map, class score before softmax)."""
+    try:
+        conv = model.get_layer(layer_name).output
+    except ValueError:
+        conv = _last_conv_output(model)
+    try:
+        score = model.get_layer(LOGITS_LAYER).output
+    except ValueError:
+        score = model.output
+    return keras.Model(model.inputs, [conv, score])
+
+
+def _last_conv_output(model: keras.Model) -> Any:
+    """Return the output of the last layer with a 4D output (for imported models)."""
+    for layer in reversed(model.layers):
+        shape = getattr(layer, "output", None)
+        if shape is not None and len(getattr(shape, "shape", ())) == 4:
+            return layer.output
+    raise CardError("the model has no convolutional feature map for Grad-CAM")
+
+
+@functools.lru_cache(maxsize=4)
+def get_classifier(model_dir: str) -> Classifier:
+    """Return the process-wide Classifier for ``model_dir``, loaded and warmed up on first use."""
+    classifier = Classifier.load(model_dir)
+    classifier.warm_up()
+    return classifier
