@@ -4,6 +4,7 @@ from app.models.audit import AuditEvent, record_event
 from app.models.case import Case, CaseStatus, Prediction, Scan
 from app.models.token import ApiToken
 from app.models.user import Role, User
+from app.models.worker import WorkerStatus
 
 __all__ = [
     "ApiToken",
@@ -14,5 +15,6 @@ __all__ = [
     "Role",
     "Scan",
     "User",
+    "WorkerStatus",
     "record_event",
 ]

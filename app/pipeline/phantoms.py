@@ -63,10 +63,10 @@ _UNIT = {"flair": 400.0, "t1": 600.0, "t1ce": 600.0, "t2": 500.0}
 _G_CORE = {"flair": 1.30, "t1": 0.35, "t1ce": 0.35, "t2": 1.50}
 _G_RIM = {"flair": 1.40, "t1": 0.60, "t1ce": 1.70, "t2": 1.00}
 _G_OEDEMA = {"flair": 1.45, "t1": 0.70, "t1ce": 0.70, "t2": 1.05}
-_A_CORE = {"flair": 1.00, "t1": 0.55, "t1ce": 0.55, "t2": 1.40}
+_A_CORE = {"flair": 1.08, "t1": 0.55, "t1ce": 0.55, "t2": 1.40}
 _A_RIM = {"flair": 1.45, "t1": 0.60, "t1ce": 0.60, "t2": 1.25}
 _A_OEDEMA = {"flair": 1.25, "t1": 0.80, "t1ce": 0.80, "t2": 0.90}
-_O_MASS = {"flair": 1.35, "t1": 0.62, "t1ce": 0.64, "t2": 1.15}
+_O_MASS = {"flair": 1.40, "t1": 0.62, "t1ce": 0.64, "t2": 1.15}
 _O_CALC = {"flair": 0.30, "t1": 0.25, "t1ce": 0.25, "t2": 0.20}
 _O_OEDEMA = {"flair": 1.25, "t1": 0.80, "t1ce": 0.80, "t2": 0.85}
 
@@ -239,7 +239,7 @@ def _pick_centre(
         if rng.random() < 0.7:  # frontal: the anterior 40% of the brain
             ok &= j > j.min() + 0.6 * (j.max() - j.min())
     else:
-        ok = (depth >= 0.5 * radius_mm + 5) & (wm > 0.6) & (lateral > 10)
+        ok = (depth >= 0.5 * radius_mm + 5) & (wm > 0.6) & (lateral > 0.5 * radius_mm + 5)
     chosen = np.flatnonzero(ok)
     if chosen.size == 0:  # tiny grids: relax to anywhere reasonably deep
         chosen = np.flatnonzero(depth >= depth.max() * 0.5)
@@ -321,12 +321,14 @@ def _insert_tumour(
     side = 1.0 if centre[0] >= mid else -1.0
     x_abs = grids[0] / np.float32(vox) + np.float32(centre[0] - mid)
     hemisphere = np.clip(side * x_abs * (vox / 2) - 0.5, 0, 1).astype(np.float32)
-    brain = anat.brain[box].astype(np.float32) * hemisphere
+    brain = anat.brain[box].astype(np.float32)
     wm = anat.wm[box].astype(np.float32) / 255
     w_t = _inside(rho, radius) * brain
-    w_o = _inside(rho_o, oedema_radius, 3.0) * np.clip(0.3 + wm, 0, 1) * brain * (1 - w_t)
+    # Vasogenic oedema follows the white matter and does not cross the falx.
+    oedema_zone = _inside(rho_o, oedema_radius, 3.0) * brain * hemisphere * (1 - w_t)
+    w_o = oedema_zone * (0.6 + 0.4 * wm)  # strongest in white matter
     seg = np.zeros(w_t.shape, dtype=np.uint8)
-    seg[w_o > 0.5] = 2
+    seg[oedema_zone > 0.5] = 2
     params: dict = {"centre_voxel": centre.round(1).tolist(), "radius_mm": round(radius, 1),
                     "oedema_radius_mm": round(oedema_radius, 1)}
 
@@ -345,7 +347,7 @@ def _insert_tumour(
         params["necrosis_fraction"] = round(necrosis, 2)
         extra_t1ce = (w_rim * (patchy - 1) * (rim_vals["t1ce"] - rim_vals["t1"]))
     elif cls == "A":
-        rim_width = float(rng.uniform(0.12, 0.22))
+        rim_width = max(float(rng.uniform(0.12, 0.22)), 3.5 / radius)
         w_core = _inside(rho / (1 - rim_width), radius * (1 - rim_width), 2.5) * w_t
         core_vals = _jitter(rng, _A_CORE)
         rim_vals = dict(core_vals)
@@ -357,7 +359,7 @@ def _insert_tumour(
         extra_t1ce = None
     else:
         mass_vals = _jitter(rng, _O_MASS)
-        comps += [(w_t, mass_vals, 0.12), (w_o, _jitter(rng, _O_OEDEMA), 0.04)]
+        comps += [(w_t, mass_vals, 0.08), (w_o, _jitter(rng, _O_OEDEMA), 0.04)]
         seg[w_t > 0.5] = 1
         patches = _waves(rng, grids, (5, 14), 6)
         w_enh = np.clip((patches - 0.8) * 2, 0, 1) * (rho < 0.85) * w_t
@@ -420,7 +422,7 @@ def generate_case(
     out: dict[str, np.ndarray] = {}
     axes = [np.linspace(-1, 1, size, dtype=np.float32) for size in anat.shape]
     for seq in SEQUENCES:
-        c = rng.normal(0, 0.1, size=(3, 2))
+        c = rng.normal(0, 0.06, size=(3, 2))
         bx, by, bz = (np.exp(c[a, 0] * t + c[a, 1] * t * t).astype(np.float32) for a, t in enumerate(axes))
         bias = bx[anat.ijk[0]] * by[anat.ijk[1]] * bz[anat.ijk[2]]
         values = signal[seq] * bias

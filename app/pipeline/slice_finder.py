@@ -33,6 +33,8 @@ MIN_LESION_ML = 1.0
 """A candidate smaller than this is reported as ``no_lesion_found``."""
 
 _STRUCT6 = ndimage.generate_binary_structure(3, 1)
+_INPLANE = np.zeros((3, 3, 3), dtype=bool)
+_INPLANE[:, :, 1] = ndimage.generate_binary_structure(2, 1)
 
 
 @dataclass(eq=False)
@@ -120,6 +122,15 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
+def _robust_cut(values: np.ndarray, k: float) -> float:
+    """Return median + k * (IQR / 1.349) of ``values`` (a robust z-score of k)."""
+    q25, median, q75 = np.percentile(values, [25, 50, 75])
+    spread = (q75 - q25) / 1.349
+    if spread <= 0:
+        spread = float(values.std()) or 1.0
+    return float(median + k * spread)
+
+
 def brain_mask(flair: np.ndarray) -> np.ndarray:
     """Return a boolean brain mask: non-zero voxels of a skull-stripped scan, else an Otsu-free cut.
 
@@ -169,13 +180,16 @@ def find_slice_robust(
     values = small[core] if np.count_nonzero(core) > 100 else small[small_brain]
     if values.size == 0:
         return SliceResult(0, empty, 0.0, True, np.zeros(shape[2], dtype=np.int64))
-    q25, median, q75 = np.percentile(values, [25, 50, 75])
-    spread = (q75 - q25) / 1.349
-    if spread <= 0:
-        spread = float(values.std()) or 1.0
-    cut = float(median + k * spread)
-
+    cut = _robust_cut(values, k)
     candidates = (small > cut) & small_brain
+    if candidates.any():
+        # Second pass: statistics of the brain without the (grown) first candidates, so that a
+        # large lesion does not inflate its own threshold.
+        grown = ndimage.binary_dilation(candidates, structure=_STRUCT6, iterations=2)
+        normal = small[core & ~grown]
+        if normal.size > 100:
+            cut = _robust_cut(normal, k)
+            candidates = (small > cut) & small_brain
     candidates = ndimage.binary_opening(candidates, structure=_STRUCT6)
     component = _largest_component(candidates)
     if not component.any():
@@ -198,6 +212,9 @@ def find_slice_robust(
     smooth = ndimage.gaussian_filter(region, sigma=(1, 1, 0))
     fine = (smooth > cut) & coarse & brain[full_box]
     fine = _largest_component(fine)
+    # Enclosed darker parts (necrosis, calcification, a FLAIR-suppressed core) belong to the lesion.
+    fine = ndimage.binary_closing(fine, structure=_STRUCT6, iterations=2)
+    fine = ndimage.binary_fill_holes(fine, structure=_INPLANE)
     mask = empty
     mask[full_box] = fine
     areas = mask.sum(axis=(0, 1))

@@ -61,12 +61,12 @@ export async function createViewer(panel, options = {}) {
     backColor: [0, 0, 0, 1],
     crosshairColor: [0.34, 0.71, 0.91, 1], // Okabe-Ito sky blue
     crosshairWidth: 1,
-    show3Dcrosshair: true,
+    show3Dcrosshair: options.sliceIndex !== null && options.sliceIndex !== undefined,
     isResizeCanvas: true,
     isColorbar: false,
     dragAndDropEnabled: false,
     multiplanarShowRender: SHOW_RENDER.ALWAYS,
-    loadingText: 'loading…',
+    loadingText: 'loading...', // NiiVue's bitmap font has no ellipsis glyph
     logLevel: 'warn',
   });
   await nv.attachToCanvas(canvas);

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: e406d3763fa0
+Revision ID: edbf3943b335
 Revises: 
-Create Date: 2026-11-26 21:41:24.512435
+Create Date: 2026-11-26 21:47:44.144114
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = 'e406d3763fa0'
+revision = 'edbf3943b335'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -33,6 +33,19 @@ def upgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_users_email'), ['email'], unique=True)
 
+    op.create_table('workers',
+    sa.Column('hostname', sa.String(length=255), nullable=False),
+    sa.Column('pid', sa.Integer(), nullable=True),
+    sa.Column('device', sa.String(length=255), nullable=True),
+    sa.Column('model_name', sa.String(length=120), nullable=True),
+    sa.Column('model_version', sa.String(length=40), nullable=True),
+    sa.Column('weights_sha256', sa.String(length=64), nullable=True),
+    sa.Column('current_case', sa.String(length=32), nullable=True),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('cases_done', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('hostname', name=op.f('pk_workers'))
+    )
     op.create_table('api_tokens',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
@@ -153,6 +166,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
 
     op.drop_table('api_tokens')
+    op.drop_table('workers')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_email'))
 
