@@ -126,3 +126,22 @@ def set_role(user_id: int) -> Response:
     db.session.commit()
     flash(f"{user.email} is now {user.role}.", "info")
     return redirect(url_for("admin.users"))
+
+
+@bp.route("/workers")
+@admin_required
+def workers() -> str:
+    """Show the workers seen recently: device, model served, cases done, queue depth."""
+    from sqlalchemy import func
+
+    from app.models import Case, CaseStatus
+    from app.workers_registry import online_workers
+
+    counts = dict(db.session.execute(
+        select(Case.status, func.count()).group_by(Case.status)
+    ).all())
+    return render_template(
+        "admin/workers.html", workers=online_workers(),
+        queued=counts.get(CaseStatus.QUEUED.value, 0),
+        running=counts.get(CaseStatus.RUNNING.value, 0),
+    )

@@ -1,0 +1,33 @@
+from datetime import timedelta
+
+from app.models import WorkerStatus
+from app.models.base import utcnow
+from app.workers_registry import count_case, record_model, register_worker
+
+
+def test_health_page_lists_online_workers_with_device_and_model(admin_client, db):
+    register_worker("worker1@host", 4242)
+    record_model("worker1@host", "CPU (2 threads)", "glioma-demo", "1.0", "f" * 64)
+    count_case("worker1@host")
+    register_worker("old@host", 1)
+    db.session.get(WorkerStatus, "old@host").last_seen_at = utcnow() - timedelta(hours=1)
+    db.session.commit()
+    page = admin_client.get("/admin/workers").get_data(as_text=True)
+    assert "worker1@host" in page and "CPU (2 threads)" in page and "glioma-demo" in page
+    assert "old@host" not in page
+
+
+def test_health_page_says_when_no_worker_is_online(admin_client):
+    assert b'id="no-workers"' in admin_client.get("/admin/workers").data
+
+
+def test_health_page_is_for_admins_only(logged_in_client):
+    assert logged_in_client.get("/admin/workers").status_code == 404
+
+
+def test_workers_cli(runner, db):
+    assert runner.invoke(args=["workers"]).exit_code == 1
+    register_worker("worker1@host", 7)
+    record_model("worker1@host", "GPU:0 NVIDIA H100", "glioma-demo", "1.0", "a" * 64)
+    result = runner.invoke(args=["workers"])
+    assert result.exit_code == 0 and "GPU:0 NVIDIA H100" in result.output
