@@ -144,3 +144,43 @@ def nifti_case(tmp_path: Path) -> dict[str, Path]:
         seq: write_nifti(folder / f"CASE01_{seq}.nii.gz", seed=i)
         for i, seq in enumerate(("flair", "t1", "t1ce", "t2"))
     }
+
+
+@pytest.fixture(scope="session")
+def phantom_files(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """Three BraTS-size phantom cases (A, O, G) written as CPM-RadPath files, made once."""
+    from app.pipeline.phantoms import generate_case, write_case
+
+    folder = tmp_path_factory.mktemp("phantoms")
+    cases = {}
+    for i, cls in enumerate(("A", "O", "G")):
+        cid = f"PHANTOM_{cls}"
+        write_case(generate_case(cls, 1000 + i), folder, cid)
+        cases[cls] = {seq: folder / f"{cid}_{seq}.nii.gz" for seq in ("flair", "t1", "t1ce", "t2")}
+    return cases
+
+
+def require_service_url(name: str) -> str | None:
+    """Return the URL in env var `name`, failing the test if it is set but unreachable."""
+    url = os.environ.get(name)
+    if not url:
+        return None
+    if url.startswith("redis"):
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=3).ping()
+        except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+            pytest.fail(f"{name}={url} is set but Redis is unreachable: {exc}")
+    else:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001
+            pytest.fail(f"{name}={url} is set but the database is unreachable: {exc}")
+        finally:
+            engine.dispose()
+    return url

@@ -213,8 +213,9 @@ def find_slice_robust(
     fine = (smooth > cut) & coarse & brain[full_box]
     fine = _largest_component(fine)
     # Enclosed darker parts (necrosis, calcification, a FLAIR-suppressed core) belong to the lesion.
-    fine = ndimage.binary_closing(fine, structure=_STRUCT6, iterations=2)
-    fine = ndimage.binary_fill_holes(fine, structure=_INPLANE)
+    # Closing only decides what is enclosed; the outline stays that of the thresholded lesion.
+    closed = ndimage.binary_closing(fine, structure=_STRUCT6, iterations=2)
+    fine |= ndimage.binary_fill_holes(closed, structure=_INPLANE) & ~closed
     mask = empty
     mask[full_box] = fine
     areas = mask.sum(axis=(0, 1))
