@@ -47,18 +47,20 @@ def _message(code: int, error: HTTPException) -> str:
     return MESSAGES.get(code, error.description or "Error")
 
 
-def handle_http_error(error: HTTPException) -> tuple[object, int]:
+def handle_http_error(error: HTTPException) -> tuple[object, int, dict[str, str]]:
     """Render an HTTP error as JSON or as the error page, with a plain-words message."""
     code = error.code or 500
     if code >= 500:
         db.session.rollback()
     message = _message(code, error)
+    # Keep the exception's own headers (e.g. `Allow` on a 405, RFC 9110), not its content type.
+    headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     if wants_json():
-        return jsonify(error=message, status=code), code
-    return render_template("errors/error.html", code=code, message=message), code
+        return jsonify(error=message, status=code), code, headers
+    return render_template("errors/error.html", code=code, message=message), code, headers
 
 
-def handle_unexpected(error: Exception) -> tuple[object, int]:
+def handle_unexpected(error: Exception) -> tuple[object, int, dict[str, str]]:
     """Log an unexpected exception, roll back, and answer 500 without a stack trace."""
     log.exception("unhandled error on %s %s", request.method, request.path)
     return handle_http_error(InternalServerError())

@@ -1,6 +1,19 @@
-"""Case artefacts written next to the case files (see docs/architecture.md)."""
+"""Case artefacts written next to the case files (see docs/architecture.md).
+
+``ARTEFACTS`` is the single list of file names. Writers here produce the montage PNG (the four
+sequences at the chosen slice with the candidate contour), the candidate-mask NIfTI (uint8, gzip
+level 1) and the summary JSON; the Grad-CAM PNG and heatmap NIfTI writers live in ``saliency``.
+Importable without TensorFlow (the web app imports ARTEFACTS and ``summary_keys``).
+"""
 
 from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 MONTAGE_PNG = "montage.png"
 GRADCAM_PNG = "gradcam.png"
@@ -9,3 +22,88 @@ HEATMAP_NIFTI = "heatmap.nii.gz"
 SUMMARY_JSON = "summary.json"
 
 ARTEFACTS: tuple[str, ...] = (MONTAGE_PNG, GRADCAM_PNG, MASK_NIFTI, HEATMAP_NIFTI, SUMMARY_JSON)
+
+ARTEFACT_KEYS: dict[str, str] = {
+    "montage": MONTAGE_PNG,
+    "gradcam": GRADCAM_PNG,
+    "candidate_mask": MASK_NIFTI,
+    "heatmap": HEATMAP_NIFTI,
+    "summary": SUMMARY_JSON,
+}
+"""The summary's ``artefacts`` block: key -> file name."""
+
+SUMMARY_KEYS: tuple[str, ...] = (
+    "class", "class_name", "grade_group", "probabilities", "uncertainty", "low_confidence",
+    "no_lesion_found", "slice_index", "slice_method", "candidate_volume_ml", "model", "timings",
+    "artefacts",
+)
+"""Keys every summary.json has (docs/architecture.md); ``message`` is added (None or a caveat)."""
+
+CONTOUR_RGB = (230, 159, 0)
+"""Candidate contour colour: Okabe-Ito orange, distinct for all common colour-vision types."""
+
+
+def contour(mask2d: np.ndarray) -> np.ndarray:
+    """Return the one-voxel boundary of a 2D boolean mask (mask minus its 4-connected erosion)."""
+    from scipy import ndimage
+
+    mask2d = np.asarray(mask2d, dtype=bool)
+    if not mask2d.any():
+        return mask2d
+    return mask2d & ~ndimage.binary_erosion(mask2d)
+
+
+def montage_rgb(planes: dict[str, np.ndarray], mask2d: np.ndarray | None) -> np.ndarray:
+    """Return the montage as (rows, cols, 3) uint8: FLAIR, T1, T1ce, T2 side by side.
+
+    Each (X, Y) plane is windowed within the brain and shown in radiological orientation (anterior
+    up, patient's right on the left), with the candidate contour in CONTOUR_RGB and the sequence
+    name written at the top left. ValueError when a sequence is missing.
+    """
+    from PIL import Image, ImageDraw
+
+    from app.pipeline.saliency import display_orientation, window
+    from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+
+    missing = [s for s in SEQUENCES if s not in planes]
+    if missing:
+        raise ValueError(f"montage needs all four sequences, missing {missing}")
+    edge = contour(mask2d) if mask2d is not None else None
+    panels = []
+    for seq in SEQUENCES:
+        grey = window(planes[seq], planes[seq] != 0)
+        rgb = np.repeat(grey[..., None], 3, axis=-1)
+        if edge is not None:
+            rgb[edge] = CONTOUR_RGB
+        panel = Image.fromarray(np.ascontiguousarray(display_orientation(rgb)))
+        ImageDraw.Draw(panel).text((4, 2), SEQUENCE_LABELS[seq], fill=(255, 255, 255))
+        panels.append(np.asarray(panel))
+        panels.append(np.zeros((panels[-1].shape[0], 2, 3), np.uint8))
+    return np.concatenate(panels[:-1], axis=1)
+
+
+def write_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write an RGB uint8 array as PNG (fast compression); return the path."""
+    from PIL import Image
+
+    Image.fromarray(np.ascontiguousarray(rgb)).save(path, format="PNG", compress_level=1)
+    return Path(path)
+
+
+def write_mask_nifti(mask: np.ndarray, affine: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a boolean (X, Y, Z) mask as a uint8 NIfTI (gzip level 1, canonical affine)."""
+    from app.pipeline.saliency import write_nifti_fast
+
+    return write_nifti_fast(np.asarray(mask, dtype=np.uint8), affine, path)
+
+
+def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write the summary dict as JSON (UTF-8, indented); return the path.
+
+    ValueError when a key of SUMMARY_KEYS is missing (a bug in the caller).
+    """
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise ValueError(f"summary lacks keys {missing}")
+    Path(path).write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    return Path(path)

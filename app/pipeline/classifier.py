@@ -122,7 +122,8 @@ def load_weights_f16(model: keras.Model, path: str | os.PathLike) -> None:
     with np.load(path, allow_pickle=False) as npz:
         keys = sorted(k for k in npz.files if k.startswith("w"))
         if len(keys) != len(model.weights):
-            raise CardError(f"{path}: {len(keys)} weight arrays, the model has {len(model.weights)}")
+            n_model = len(model.weights)
+            raise CardError(f"{path}: {len(keys)} weight arrays, the model has {n_model}")
         values = []
         for key, var in zip(keys, model.weights, strict=True):
             arr = npz[key]
@@ -213,7 +214,9 @@ class Classifier:
     computes, for the worker's log).
     """
 
-    def __init__(self, model: keras.Model, card: ModelCard, model_dir: str | os.PathLike = "") -> None:
+    def __init__(
+        self, model: keras.Model, card: ModelCard, model_dir: str | os.PathLike = ""
+    ) -> None:
         card.validate()
         self.model = model
         self.card = card

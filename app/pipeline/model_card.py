@@ -12,7 +12,7 @@ import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,15 +35,23 @@ LAYOUT_RATIONALES: dict[str, str] = {
         "FLAIR/T1/T1ce/T2 signature together (the contrast patterns that separate A, O and G: ring "
         "enhancement on T1ce, T2-FLAIR mismatch, calcification). The slice is cropped to the "
         "brain's bounding square (2 mm margin) so no pixels are spent on background, and resized "
-        "to 128x128 (about 1.4 mm per pixel for an adult brain), which keeps training and inference "
-        "cheap on CPUs. Each channel is normalised by a robust z-score within the brain mask "
+        "to {size}x{size} (about {mm:.1f} mm per pixel for an adult brain of ~165 mm), which keeps "
+        "ResNet50 training and inference affordable on two shared CPU cores (training cost grows "
+        "with the square of the size). Each channel is normalised by a robust z-score within the "
+        "brain mask "
         "(median and IQR), so scanner gain and whole-case intensity differences drop out."
     ),
     "seed-strip": (
         "The original notebook's input: the four max-tumour slices side by side, resized to "
-        "224x224 and repeated to three channels. Kept only to run models trained by that notebook."
+        "{size}x{size} and repeated to three channels. Kept only to run models trained by that "
+        "notebook."
     ),
 }
+
+
+def layout_rationale(layout: str, image_size: int) -> str:
+    """Return the card's plain-language justification of an input layout at ``image_size``."""
+    return LAYOUT_RATIONALES[layout].format(size=image_size, mm=165 / image_size)
 
 
 class CardError(ValueError):
@@ -66,12 +74,14 @@ class ModelCard:
     classes: list[str] = field(default_factory=lambda: list(CLASSES))
     sequences: list[str] = field(default_factory=lambda: list(SEQUENCES))
     layout: str = "channels4"
-    image_size: int = 128
+    image_size: int = 96
     channels: int = 4
     normalisation: dict[str, dict[str, Any]] = field(
         default_factory=lambda: {s: {"method": "robust-z", "clip": 5.0} for s in SEQUENCES}
     )
-    crop: dict[str, Any] = field(default_factory=lambda: {"method": "brain-square", "margin_mm": 2.0})
+    crop: dict[str, Any] = field(
+        default_factory=lambda: {"method": "brain-square", "margin_mm": 2.0}
+    )
     slice_method: str = "robust"
     slice_params: dict[str, Any] = field(default_factory=dict)
     uncertainty_k: int = 2
@@ -92,7 +102,7 @@ class ModelCard:
     layout_rationale: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     float16_max_abs_prob_diff: float | None = None
-    date: str = field(default_factory=lambda: datetime.now(timezone.utc).date().isoformat())
+    date: str = field(default_factory=lambda: datetime.now(UTC).date().isoformat())
     schema: int = CARD_SCHEMA
 
     # ------------------------------------------------------------------ derived values

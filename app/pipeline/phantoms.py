@@ -63,7 +63,7 @@ _UNIT = {"flair": 400.0, "t1": 600.0, "t1ce": 600.0, "t2": 500.0}
 _G_CORE = {"flair": 1.30, "t1": 0.35, "t1ce": 0.35, "t2": 1.50}
 _G_RIM = {"flair": 1.40, "t1": 0.60, "t1ce": 1.70, "t2": 1.00}
 _G_OEDEMA = {"flair": 1.45, "t1": 0.70, "t1ce": 0.70, "t2": 1.05}
-_A_CORE = {"flair": 1.08, "t1": 0.55, "t1ce": 0.55, "t2": 1.40}
+_A_CORE = {"flair": 1.15, "t1": 0.55, "t1ce": 0.55, "t2": 1.40}
 _A_RIM = {"flair": 1.45, "t1": 0.60, "t1ce": 0.60, "t2": 1.25}
 _A_OEDEMA = {"flair": 1.25, "t1": 0.80, "t1ce": 0.80, "t2": 0.90}
 _O_MASS = {"flair": 1.40, "t1": 0.62, "t1ce": 0.64, "t2": 1.15}
@@ -298,9 +298,9 @@ def _insert_tumour(
     else:
         radius = float(rng.uniform(12, 24))
         oedema_radius = radius + float(rng.uniform(2, 6))
-        amp = 0.28
+        amp = 0.22
     centre = _pick_centre(anat, rng, cls, radius)
-    half = (oedema_radius * (1 + 2.2 * amp) + 3) / vox
+    half = (oedema_radius * 1.15 * (1 + 2.2 * amp) + 3) / vox
     lo = np.maximum(np.floor(centre - half).astype(int), 0)
     hi = np.minimum(np.ceil(centre + half).astype(int) + 1, anat.shape)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
@@ -310,7 +310,12 @@ def _insert_tumour(
         )
         for ax in range(3)
     )
-    r = np.sqrt(grids[0] ** 2 + grids[1] ** 2 + grids[2] ** 2)
+    # An ellipsoid, flatter across slices than in-plane, turned by a random in-plane angle.
+    theta = float(rng.uniform(0, np.pi))
+    axes = (float(rng.uniform(0.9, 1.15)), float(rng.uniform(0.9, 1.15)), float(rng.uniform(0.55, 0.8)))
+    u = (grids[0] * np.float32(np.cos(theta)) + grids[1] * np.float32(np.sin(theta))) / axes[0]
+    v = (grids[1] * np.float32(np.cos(theta)) - grids[0] * np.float32(np.sin(theta))) / axes[1]
+    r = np.sqrt(u**2 + v**2 + (grids[2] / np.float32(axes[2])) ** 2)
     shape_noise = _waves(rng, grids, (1.5 * radius, 4 * radius), 6)
     rho = r / (radius * (1 + amp * np.clip(shape_noise, -2, 2)))
     oedema_noise = _waves(rng, grids, (0.8 * oedema_radius, 2.5 * oedema_radius), 6)

@@ -122,13 +122,13 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == int(np.argmax(sizes))
 
 
-def _robust_cut(values: np.ndarray, k: float) -> float:
-    """Return median + k * (IQR / 1.349) of ``values`` (a robust z-score of k)."""
+def _robust_cut(values: np.ndarray, k: float) -> tuple[float, float]:
+    """Return (median + k * IQR / 1.349, median) of ``values``: a robust z-score of k, and the centre."""
     q25, median, q75 = np.percentile(values, [25, 50, 75])
     spread = (q75 - q25) / 1.349
     if spread <= 0:
         spread = float(values.std()) or 1.0
-    return float(median + k * spread)
+    return float(median + k * spread), float(median)
 
 
 def brain_mask(flair: np.ndarray) -> np.ndarray:
@@ -180,7 +180,7 @@ def find_slice_robust(
     values = small[core] if np.count_nonzero(core) > 100 else small[small_brain]
     if values.size == 0:
         return SliceResult(0, empty, 0.0, True, np.zeros(shape[2], dtype=np.int64))
-    cut = _robust_cut(values, k)
+    cut, centre = _robust_cut(values, k)
     candidates = (small > cut) & small_brain
     if candidates.any():
         # Second pass: statistics of the brain without the (grown) first candidates, so that a
@@ -188,7 +188,7 @@ def find_slice_robust(
         grown = ndimage.binary_dilation(candidates, structure=_STRUCT6, iterations=2)
         normal = small[core & ~grown]
         if normal.size > 100:
-            cut = _robust_cut(normal, k)
+            cut, centre = _robust_cut(normal, k)
             candidates = (small > cut) & small_brain
     candidates = ndimage.binary_opening(candidates, structure=_STRUCT6)
     component = _largest_component(candidates)
@@ -211,6 +211,11 @@ def find_slice_robust(
     coarse = coarse[: region.shape[0], : region.shape[1], : region.shape[2]]
     smooth = ndimage.gaussian_filter(region, sigma=(1, 1, 0))
     fine = (smooth > cut) & coarse & brain[full_box]
+    # Outline at half-way between normal brain and the lesion's own median (half maximum), so that
+    # blurred edges neither grow nor shrink the lesion.
+    if fine.any():
+        outline = max(cut, 0.5 * (centre + float(np.median(smooth[fine]))))
+        fine = (smooth > outline) & coarse & brain[full_box]
     fine = _largest_component(fine)
     # Enclosed darker parts (necrosis, calcification, a FLAIR-suppressed core) belong to the lesion.
     # Closing only decides what is enclosed; the outline stays that of the thresholded lesion.

@@ -44,7 +44,7 @@ def configure(threads: int | None = None) -> Any:
 
 
 def describe_device() -> str:
-    """Return which device TensorFlow computes on, e.g. "GPU:0 (NVIDIA H100)" or "CPU (2 threads)"."""
+    """Return the device TensorFlow computes on: "GPU:0 (NVIDIA H100)", "CPU (2 threads)"..."""
     tf = configure()
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:

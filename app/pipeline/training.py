@@ -24,18 +24,24 @@ import numpy as np
 
 from app.pipeline.classes import CLASSES
 from app.pipeline.dataset import ExtractedCase, extract_cases, labelled_cases
-from app.pipeline.model_card import DEMO_NOTICE, LAYOUT_RATIONALES, ModelCard, sha256_file
+from app.pipeline.model_card import (
+    DEMO_NOTICE,
+    LAYOUT_RATIONALES,
+    ModelCard,
+    layout_rationale,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "layout": "channels4",
-    "image_size": 128,
+    "image_size": 96,
     "epochs": 12,
     "batch_size": 16,
     "learning_rate": 1e-3,
-    "val_fraction": 0.2,
-    "patience": 4,
+    "val_fraction": 0.15,
+    "patience": 3,
     "dropout": 0.3,
     "uncertainty_k": 2,
     "seed": 0,
@@ -175,7 +181,7 @@ def train(
         uncertainty_k=uncertainty_k,
         slice_method=slice_method,
         demo=demo,
-        layout_rationale=LAYOUT_RATIONALES[layout],
+        layout_rationale=layout_rationale(layout, image_size),
     )
     if layout == "seed-strip":
         card.normalisation = {s: {"method": "minmax"} for s in card.sequences}
@@ -244,11 +250,11 @@ def train(
             if val_loss < state["best"]:
                 state.update(best=val_loss, best_epoch=epoch + 1)
                 save_weights_f16(self.model, weights_path)
-                state["best_f32"] = [np.array(w) for w in self.model.weights]
+                state["best_f32"] = [w.numpy() for w in self.model.weights]
                 log.info("epoch %d: val_loss %.4f, saved", epoch + 1, val_loss)
             minutes = (time.perf_counter() - state["start"]) / 60
             if max_minutes is not None and minutes >= max_minutes:
-                log.warning("time budget of %.0f min reached after epoch %d", max_minutes, epoch + 1)
+                log.warning("time budget %.0f min reached (epoch %d)", max_minutes, epoch + 1)
                 self.model.stop_training = True
 
     callbacks = [
@@ -270,7 +276,7 @@ def train(
     fit_s = time.perf_counter() - t1
     if "best_f32" not in state:
         save_weights_f16(model, weights_path)
-        state["best_f32"] = [np.array(w) for w in model.weights]
+        state["best_f32"] = [w.numpy() for w in model.weights]
 
     # float16 storage error: the best epoch's float32 weights against the float16 file.
     for var, value in zip(model.weights, state["best_f32"], strict=True):
@@ -302,7 +308,7 @@ def train(
         "best_epoch": state["best_epoch"],
         "batch_size": batch_size,
         "learning_rate": learning_rate,
-        "optimizer": "Adam, ReduceLROnPlateau(0.3, 2), EarlyStopping(val_loss, %d)" % patience,
+        "optimizer": f"Adam, ReduceLROnPlateau(0.3, 2), EarlyStopping(val_loss, {patience})",
         "class_weight": {CLASSES[k]: round(v, 3) for k, v in class_weight.items()},
         "augmentation": "left-right flip p=0.5, rotation up to ±10°, per-channel scale 0.9–1.1",
         "batchnorm_momentum": DEFAULTS["bn_momentum"],

@@ -1,0 +1,168 @@
+"""Evaluate a model on a labelled folder with the CPM-RadPath challenge metrics.
+
+``python -m app.pipeline.evaluation --model models/NAME --data DIR --labels CSV`` (also ``flask
+model evaluate``) prints F1-micro, Cohen's kappa and balanced accuracy plus per-class precision
+and recall, saves a confusion-matrix PNG, and can write the metrics into the model card. Every
+case goes through the inference path (same inputs, same mean-over-slices probabilities).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.pipeline.classes import CLASSES
+from app.pipeline.dataset import extract_cases, labelled_cases
+from app.pipeline.model_card import ModelCard
+from app.pipeline.training import case_metrics
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    model_dir: str | Path,
+    data_dir: str | Path,
+    labels_csv: str | Path,
+    *,
+    confusion_png: str | Path | None = None,
+    write_card: bool = False,
+    workers: int = 2,
+    data_description: str | None = None,
+) -> dict[str, Any]:
+    """Return the metrics dict of the model in ``model_dir`` on the labelled cases of ``data_dir``.
+
+    Keys: n, f1_micro, kappa, balanced_accuracy, per_class {A,O,G: precision, recall, support},
+    confusion (rows true, columns predicted), low_confidence_cases, skipped, data, date. Saves the
+    confusion matrix as PNG when ``confusion_png`` is given; with ``write_card`` stores the metrics
+    in the card under ``metrics["evaluation"]`` (and updates the card's date). ValueError when no
+    labelled case is found; CardError for a broken model folder.
+    """
+    from tqdm import tqdm
+
+    from app.pipeline.classifier import Classifier, PreparedInput
+
+    classifier = Classifier.load(model_dir)
+    card = classifier.card
+    items = labelled_cases(data_dir, labels_csv)
+    y_true, y_pred, low = [], [], 0
+    with tqdm(total=len(items), unit="case", desc="evaluate", file=sys.stderr) as bar:
+        for case in extract_cases(
+            items, card, workers=workers, progress=lambda d, t: bar.update(d - bar.n)
+        ):
+            prepared = PreparedInput(case.batch, case.geometry, case.indices, case.centre)
+            found = _Found(case.no_lesion_found)
+            result = classifier.classify_prepared(prepared, found)
+            y_true.append(CLASSES.index(case.label))
+            y_pred.append(CLASSES.index(result["class"]))
+            low += int(result["low_confidence"])
+    metrics = case_metrics(y_true, y_pred, len(CLASSES))
+    metrics["low_confidence_cases"] = low
+    metrics["skipped"] = len(items) - len(y_true)
+    metrics["data"] = data_description or f"{len(items)} labelled cases in {Path(data_dir).name}"
+    metrics["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+    if confusion_png:
+        write_confusion_png(np.asarray(metrics["confusion"]), confusion_png)
+    if write_card:
+        card = ModelCard.load(model_dir)
+        card.metrics["evaluation"] = metrics
+        card.save(model_dir)
+    return metrics
+
+
+class _Found:
+    """The one slice-finder field classification needs when inputs come pre-extracted."""
+
+    def __init__(self, no_lesion_found: bool) -> None:
+        self.no_lesion_found = no_lesion_found
+
+
+def format_metrics(metrics: dict[str, Any]) -> str:
+    """Return the metrics as the plain-text report printed by the command."""
+    lines = [
+        f"cases: {metrics['n']} (skipped {metrics.get('skipped', 0)}, "
+        f"low confidence {metrics.get('low_confidence_cases', 0)})",
+        f"F1-micro:          {metrics['f1_micro']:.3f}",
+        f"Cohen's kappa:     {metrics['kappa']:.3f}",
+        f"balanced accuracy: {metrics['balanced_accuracy']:.3f}",
+        "class  precision  recall  support",
+    ]
+    for cls, row in metrics["per_class"].items():
+        lines.append(f"{cls:<6} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:8d}")
+    lines.append("confusion (rows true A/O/G, columns predicted A/O/G):")
+    lines += ["  " + " ".join(f"{v:4d}" for v in row) for row in metrics["confusion"]]
+    return "\n".join(lines)
+
+
+def write_confusion_png(confusion: np.ndarray, path: str | Path, cell: int = 64) -> Path:
+    """Draw a confusion matrix (rows true, columns predicted) as a PNG with Pillow; return path."""
+    from PIL import Image, ImageDraw
+
+    from app.pipeline.saliency import cividis_lut
+
+    k = confusion.shape[0]
+    margin = 40
+    size = margin + k * cell + 8
+    img = Image.new("RGB", (size, size + 16), (255, 255, 255))
+    draw = ImageDraw.Draw(img)
+    lut = cividis_lut()
+    row_sums = np.maximum(confusion.sum(axis=1, keepdims=True), 1)
+    frac = confusion / row_sums
+    for i in range(k):
+        draw.text((8, margin + i * cell + cell // 2 - 6), CLASSES[i], fill=(0, 0, 0))
+        draw.text((margin + i * cell + cell // 2 - 3, 22), CLASSES[i], fill=(0, 0, 0))
+        for j in range(k):
+            colour = tuple(int(c) for c in lut[int(round(frac[i, j] * 255))])
+            x0, y0 = margin + j * cell, margin + i * cell
+            draw.rectangle([x0, y0, x0 + cell - 2, y0 + cell - 2], fill=colour)
+            text = (0, 0, 0) if frac[i, j] > 0.5 else (255, 255, 255)
+            label = str(int(confusion[i, j]))
+            draw.text((x0 + cell // 2 - 8, y0 + cell // 2 - 6), label, fill=text)
+    draw.text((margin, 4), "predicted", fill=(0, 0, 0))
+    draw.text((4, size), "rows: true class", fill=(0, 0, 0))
+    img.save(path, format="PNG")
+    return Path(path)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the evaluate command (shared with ``flask model evaluate``)."""
+    p = argparse.ArgumentParser(
+        prog="python -m app.pipeline.evaluation",
+        description="Evaluate a model: F1-micro, Cohen's kappa, balanced accuracy, per-class P/R.",
+    )
+    p.add_argument("--model", required=True, type=Path, help="model folder (card.json + weights)")
+    p.add_argument("--data", required=True, type=Path, help="folder of labelled cases")
+    p.add_argument("--labels", required=True, type=Path, help="labels CSV (CPM-RadPath columns)")
+    p.add_argument("--confusion-png", type=Path, help="where to save the confusion matrix PNG")
+    p.add_argument("--write-card", action="store_true", help="store the metrics in the card")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--data-description", help="description of the data for the card")
+    return p
+
+
+def run_from_args(args: argparse.Namespace, stream: Any = None) -> dict[str, Any]:
+    """Run :func:`evaluate` for parsed arguments, print the report; return the metrics."""
+    stream = stream or sys.stdout
+    metrics = evaluate(
+        args.model, args.data, args.labels, confusion_png=args.confusion_png,
+        write_card=args.write_card, workers=args.workers, data_description=args.data_description,
+    )
+    stream.write(format_metrics(metrics) + "\n")
+    return metrics
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line entry point; returns the exit status."""
+    logging.basicConfig(level=logging.WARNING)
+    run_from_args(build_parser().parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

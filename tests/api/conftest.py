@@ -1,0 +1,131 @@
+"""API fixtures: personal tokens, clients that send them, finished cases with artefacts."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app import storage
+from app.extensions import db
+from app.models import ApiToken, Case, User
+from tests.factories import make_prediction
+
+API = "/api/v1"
+SEQS = ("flair", "t1", "t1ce", "t2")
+
+SUMMARY = {
+    "class": "G",
+    "class_name": "Glioblastoma, IDH-wildtype",
+    "grade_group": "WHO grade 4",
+    "probabilities": {"A": 0.1, "O": 0.1, "G": 0.8},
+    "uncertainty": {
+        "std": {"A": 0.02, "O": 0.01, "G": 0.03},
+        "entropy": 0.64,
+        "slices": [6, 7, 8],
+        "agreement": 1.0,
+    },
+    "low_confidence": False,
+    "no_lesion_found": False,
+    "slice_index": 7,
+    "slice_method": "robust",
+    "candidate_volume_ml": 12.5,
+    "model": {
+        "name": "test-model",
+        "version": "0",
+        "weights_sha256": "0" * 64,
+        "demo": True,
+        "training_data": "synthetic phantoms",
+    },
+    "timings": {"loading": 0.4, "classifying": 0.5, "total": 1.0},
+}
+
+
+def issue_token(user: User, name: str = "test") -> str:
+    """Create and commit a token for `user`; return the plain token."""
+    row, plain = ApiToken.issue(user.id, name)
+    db.session.add(row)
+    db.session.commit()
+    return plain
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def client_with_token(app: Flask, token: str) -> FlaskClient:
+    """A test client that sends `token` as a bearer token on every request (no cookies)."""
+    client = app.test_client(use_cookies=False)
+    client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {token}"
+    return client
+
+
+def upload_data(paths: dict[str, Path], **overrides) -> dict:
+    """Multipart form data for POST /api/v1/cases from files on disk (overrides replace fields)."""
+    data = {seq: (io.BytesIO(Path(p).read_bytes()), Path(p).name) for seq, p in paths.items()}
+    data.update(overrides)
+    return data
+
+
+def write_artefacts(case: Case, names: tuple[str, ...] | None = None) -> Path:
+    """Write small stand-ins for a case's artefacts into its results folder; return the folder."""
+    folder = storage.results_dir(case.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    blobs = {
+        "montage.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 16,
+        "gradcam.png": b"\x89PNG\r\n\x1a\n" + b"\1" * 16,
+        "candidate_mask.nii.gz": gzip.compress(b"\0" * 348),
+        "heatmap.nii.gz": gzip.compress(b"\1" * 348),
+        "summary.json": json.dumps(SUMMARY).encode(),
+    }
+    for name in names or tuple(blobs):
+        (folder / name).write_bytes(blobs[name])
+    return folder
+
+
+@pytest.fixture
+def token(user) -> str:
+    return issue_token(user)
+
+
+@pytest.fixture
+def other_token(other_user) -> str:
+    return issue_token(other_user)
+
+
+@pytest.fixture
+def admin_token(admin) -> str:
+    return issue_token(admin)
+
+
+@pytest.fixture
+def auth_headers(token) -> dict[str, str]:
+    return bearer(token)
+
+
+@pytest.fixture
+def api_client(app, token) -> FlaskClient:
+    """The `user` fixture's client, authenticated with a bearer token only."""
+    return client_with_token(app, token)
+
+
+@pytest.fixture
+def done_case(case_factory) -> Callable[..., Case]:
+    """Make a finished case of `user` (or `owner`) with a full summary and its artefacts."""
+
+    def factory(demo: bool = True, **kwargs) -> Case:
+        case = case_factory(**kwargs)
+        summary = json.loads(json.dumps(SUMMARY))
+        summary["model"]["demo"] = demo
+        extra = {k: v for k, v in summary.items() if k not in ("class", "probabilities")}
+        make_prediction(case, cls="G", **extra)
+        write_artefacts(case)
+        return case
+
+    return factory

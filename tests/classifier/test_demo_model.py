@@ -1,0 +1,32 @@
+"""The shipped ResNet50 demo model, end to end on a full-size phantom case (slow)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from app.pipeline import artefacts
+from app.pipeline.analysis import analyse_case
+
+from .conftest import write_phantom
+
+pytestmark = pytest.mark.slow
+
+
+def test_demo_card_states_what_it_is(demo_classifier):
+    card = demo_classifier.card
+    assert card.demo is True and "synthetic" in card.training_data.lower()
+    assert "not for clinical use" in card.intended_use
+    assert card.metrics["evaluation"]["balanced_accuracy"] >= 0.90
+    assert card.layout == "channels4" and demo_classifier.model.get_layer("conv5_block3_out")
+
+
+def test_demo_model_end_to_end_on_a_phantom(demo_classifier, tmp_path):
+    paths = write_phantom(tmp_path / "case", "G", 11, voxel_mm=1.0)
+    summary = analyse_case(paths, tmp_path / "results", demo_classifier)
+    assert summary["class"] == "G" and summary["grade_group"] == "WHO grade 4"
+    assert summary["model"]["demo"] is True
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(artefacts.ARTEFACTS)
+    on_disk = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert on_disk["slice_index"] == summary["slice_index"]

@@ -1,0 +1,77 @@
+"""The model card: round trip, refusals, and inference reading preprocessing from it alone."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from app.pipeline.inputs import build_inputs
+from app.pipeline.model_card import CARD_FILE, CardError, ModelCard, sha256_file
+
+
+def test_card_round_trip(tmp_path):
+    card = ModelCard(name="m", image_size=64, uncertainty_k=1, demo=True, metrics={"x": 1.0})
+    card.save(tmp_path)
+    loaded = ModelCard.load(tmp_path)
+    assert loaded == card
+    assert loaded.n_slices == 3 and loaded.input_shape == (64, 64, 4)
+    data = json.loads((tmp_path / CARD_FILE).read_text())
+    assert data["classes"] == ["A", "O", "G"] and data["demo"] is True
+    assert not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"layout": "rgb"}, "layout"),
+        ({"classes": ["A", "A", "G"]}, "distinct"),
+        ({"classes": ["A", "X", "G"]}, "unknown classes"),
+        ({"image_size": 8}, "image_size"),
+        ({"normalisation": {"flair": {"method": "magic"}}}, "normalisation"),
+        ({"architecture": "keras-json"}, "model_json"),
+    ],
+)
+def test_inconsistent_cards_are_refused(tmp_path, change, message):
+    data = ModelCard(name="m").to_dict() | change
+    (tmp_path / CARD_FILE).write_text(json.dumps(data))
+    with pytest.raises(CardError, match=message):
+        ModelCard.load(tmp_path)
+
+
+def test_unknown_keys_and_missing_card_are_refused(tmp_path):
+    with pytest.raises(CardError, match="no model card"):
+        ModelCard.load(tmp_path)
+    (tmp_path / CARD_FILE).write_text(json.dumps(ModelCard(name="m").to_dict() | {"imgsize": 3}))
+    with pytest.raises(CardError, match="unknown model card keys"):
+        ModelCard.load(tmp_path)
+
+
+def test_weights_checksum_is_verified(tmp_path):
+    (tmp_path / "weights.f16.npz").write_bytes(b"abc")
+    card = ModelCard(name="m", weights_sha256=sha256_file(tmp_path / "weights.f16.npz"))
+    card.verify_weights(tmp_path)
+    (tmp_path / "weights.f16.npz").write_bytes(b"abd")
+    with pytest.raises(CardError, match="sha256"):
+        card.verify_weights(tmp_path)
+
+
+def test_preprocessing_comes_from_the_card(phantom_case):
+    case, found = phantom_case
+    indices = [found.index]
+    a, _ = build_inputs(case, indices, ModelCard(name="a", image_size=48))
+    b, _ = build_inputs(case, indices, ModelCard(name="b", image_size=40))
+    strip_card = ModelCard(
+        name="c", layout="seed-strip", image_size=56, channels=3,
+        normalisation={s: {"method": "minmax"} for s in ("flair", "t1", "t1ce", "t2")},
+    )
+    c, _ = build_inputs(case, indices, strip_card)
+    assert a.shape == (1, 48, 48, 4) and b.shape == (1, 40, 40, 4) and c.shape == (1, 56, 56, 3)
+    assert c.max() <= 1.0 and a.max() > 1.0  # minmax vs shifted robust z-score
+
+
+def test_summary_block_has_the_contract_keys():
+    block = ModelCard(name="m", weights_sha256="ab", demo=True, training_data="t").summary_block()
+    assert set(block) == {"name", "version", "weights_sha256", "demo", "training_data"}
+    assert np.isfinite(ModelCard(name="m").n_slices)

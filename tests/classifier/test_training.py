@@ -1,0 +1,65 @@
+"""Training and evaluation on a handful of 2 mm phantoms with a tiny image size (slow)."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from app.pipeline import evaluation
+from app.pipeline.dataset import find_cases, read_labels
+from app.pipeline.model_card import ModelCard
+from app.pipeline.training import main as train_main
+from app.pipeline.training import split_cases
+
+from .conftest import write_phantom
+
+
+@pytest.fixture(scope="module")
+def tiny_dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    rows = []
+    for i, cls in enumerate("AOGAOG"):
+        case_dir = root / f"C{i}"  # one subfolder per case
+        paths = write_phantom(case_dir, cls, 100 + i)
+        for seq, path in paths.items():
+            path.rename(case_dir / f"C{i}_{seq}.nii.gz")
+        rows.append((f"C{i}", cls, 12000))
+    labels = root / "labels.csv"
+    with open(labels, "w", newline="") as fh:
+        csv.writer(fh).writerows([("CPM_RadPath_2019_ID", "class", "age_in_days"), *rows])
+    return root, labels
+
+
+def test_cases_and_labels_are_found(tiny_dataset):
+    root, labels = tiny_dataset
+    assert sorted(find_cases(root)) == [f"C{i}" for i in range(6)]
+    assert read_labels(labels)["C2"] == "G"
+
+
+def test_split_is_stratified_by_case():
+    train, val = split_cases([0, 1, 2] * 10, 0.2, seed=0)
+    labels = [0, 1, 2] * 10
+    assert len(val) == 6 and sorted(labels[i] for i in val) == [0, 0, 1, 1, 2, 2]
+    assert not set(train) & set(val)
+    with pytest.raises(ValueError):
+        split_cases([0, 1, 2, 2], 0.5, seed=0)
+
+
+@pytest.mark.slow
+def test_train_then_evaluate(tiny_dataset, tmp_path):
+    root, labels = tiny_dataset
+    out = tmp_path / "model"
+    code = train_main(["--data", str(root), "--labels", str(labels), "--out", str(out),
+                       "--image-size", "32", "--epochs", "1", "--val-fraction", "0.5",
+                       "--workers", "1", "--uncertainty-k", "1"])
+    assert code == 0
+    card = ModelCard.load(out)
+    assert card.image_size == 32 and card.n_slices == 3
+    assert set(card.metrics["validation"]) >= {"f1_micro", "kappa", "balanced_accuracy"}
+    assert card.float16_max_abs_prob_diff < 1e-3
+    png = tmp_path / "cm.png"
+    metrics = evaluation.evaluate(out, root, labels, confusion_png=png, write_card=True, workers=1)
+    assert metrics["n"] == 6 and png.stat().st_size > 0
+    assert ModelCard.load(out).metrics["evaluation"]["n"] == 6
+    assert "balanced accuracy" in evaluation.format_metrics(metrics)
