@@ -22,6 +22,7 @@ from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
 API_VERSION = "1.0.0"
 OPENAPI_VERSION = "3.1.0"
 SECURITY_SCHEME = "bearerAuth"
+EXAMPLE_CASE_ID = "3f2b8c1d9e4a4b6f8a7c5d2e1f0a9b8c"
 
 DESCRIPTION = f"""\
 Upload the four MRI sequences of one patient (FLAIR, T1, T1ce, T2; co-registered NIfTI, as in
@@ -76,6 +77,7 @@ def _components() -> dict[str, Any]:
                 "required": True,
                 "description": "The case id returned by the upload.",
                 "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"},
+                "example": EXAMPLE_CASE_ID,
             },
         },
         "responses": {
@@ -297,8 +299,8 @@ def openapi_document(base_url: str = "/api/v1") -> dict[str, Any]:
         "paths": {
             "/openapi.json": _openapi_path(),
             "/cases": _cases_path(),
-            "/cases/{case_id}": _case_path(),
             "/cases/{case_id}/files/{name}": _file_path(),
+            "/cases/{case_id}": _case_path(),
         },
         "components": _components(),
     }

@@ -60,6 +60,13 @@ def no_store(response: Response) -> Response:
     return response
 
 
+def _refuse_unknown_query(known: set[str]) -> None:
+    for name in request.args:
+        if name not in known:
+            raise BadRequest(f"Unknown query parameter '{name}'; this route takes: "
+                             f"{', '.join(sorted(known))}.", name)
+
+
 def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
     raw = request.args.get(name)
     if raw is None:
@@ -127,8 +134,10 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
 def list_cases() -> Response:
     """Return a page of the caller's cases (all cases for an admin), newest first.
 
-    Refuses (400) a `page` or `per_page` that is not a whole number ≥ 1, and `per_page` > 100.
+    Refuses (400) a `page` or `per_page` that is not a whole number ≥ 1, `per_page` > 100,
+    and unknown query parameters (a misspelt `perpage` would otherwise silently be ignored).
     """
+    _refuse_unknown_query({"page", "per_page"})
     page = _positive_int("page", 1)
     per_page = _positive_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     result = db.paginate(visible_cases(api_user()), page=page, per_page=per_page,

@@ -1,1 +1,1 @@
-"""Plain-Python imaging and ML pipeline of GliomaLens (no Flask imports; import submodules directly)."""
+"""Plain-Python imaging and ML pipeline of GliomaLens (no Flask; import the submodules directly)."""

@@ -43,8 +43,8 @@ def validate_volume(
             fraction = n_bad / data.size
             if fraction > max_nonfinite:
                 raise refuse.refusal(
-                    f"{100 * fraction:.2g}% of the voxels{where} are not numbers (NaN or infinite); "
-                    "the file is probably corrupt"
+                    f"{100 * fraction:.2g}% of the voxels{where} are not numbers "
+                    "(NaN or infinite); the file is probably corrupt"
                 )
             log.info("%s: %d non-finite voxels set to 0", refuse.path, n_bad)
             data[bad] = 0
@@ -56,7 +56,8 @@ def validate_volume(
     nonzero = np.count_nonzero(data) / data.size
     if nonzero < min_nonzero:
         raise refuse.refusal(
-            f"only {100 * nonzero:.2g}% of the voxels{where} are non-zero; this does not look like a "
+            f"only {100 * nonzero:.2g}% of the voxels{where} are non-zero; "
+            "this does not look like a "
             "brain scan (a skull-stripped brain fills well over 1% of the image)"
         )
     return data
@@ -79,7 +80,7 @@ class LoadedCase:
             raise ValueError(f"unknown sequence {sequence!r}; expected one of {SEQUENCES}")
 
     def volume(self, sequence: str) -> np.ndarray:
-        """Return the whole canonical float32 volume (X, Y, Z) of ``sequence``, validated and cached.
+        """Return the whole canonical float32 volume (X, Y, Z) of ``sequence`` (validated, cached).
 
         Raises InvalidInputError when that file cannot be read or fails the content checks of
         :func:`validate_volume`; ValueError for an unknown sequence name.
@@ -107,7 +108,9 @@ class LoadedCase:
             return np.ascontiguousarray(self.volume(sequence)[:, :, idx])
         source = self._sources[sequence]
         slab = source.read_axial(idx)
-        where = f" in axial slices {idx.min()}–{idx.max()}" if idx.size > 1 else f" in slice {idx[0]}"
+        where = (
+            f" in axial slices {idx.min()}–{idx.max()}" if idx.size > 1 else f" in slice {idx[0]}"
+        )
         return validate_volume(slab, source, where=where)
 
 

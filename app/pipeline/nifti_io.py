@@ -1,11 +1,12 @@
 """NIfTI reading: fast upload inspection, the one grid check, and canonical (RAS+) loading.
 
 Everything here works in the *closest canonical* orientation (RAS+, nibabel's
-``as_closest_canonical`` convention): increasing indices go towards the patient's Right, Anterior and
-Superior, so "axial slice k" means ``volume[:, :, k]`` whatever the file's storage order. Files stored in LPS or with swapped axes therefore give the same arrays as their RAS twin.
+``as_closest_canonical`` convention): increasing indices go towards the patient's Right, Anterior
+and Superior, so "axial slice k" means ``volume[:, :, k]`` whatever the file's storage order. Files
+stored in LPS or with swapped axes therefore give the same arrays as their RAS twin.
 
-Geometry reported by :class:`VolumeInfo` is the canonical geometry, so two files holding the same world
-grid in different storage orders compare equal in :func:`check_same_grid`.
+Geometry reported by :class:`VolumeInfo` is the canonical geometry, so two files holding the same
+world grid in different storage orders compare equal in :func:`check_same_grid`.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ def _is_gzip(path: Path) -> bool:
 
 
 def _sniff(head: bytes) -> str | None:
-    """Return "nifti1", "nifti2", "pair1", "pair2", "analyze" or None (not NIfTI) from header bytes."""
+    """Return "nifti1", "nifti2", "pair1", "pair2", "analyze" or None (not NIfTI) from a header."""
     if len(head) < 4:
         return None
     for endian in ("<", ">"):
@@ -128,16 +129,21 @@ def _read_head(path: Path, sequence: str | None) -> tuple[bytes, bool]:
                 head = fh.read(_HEAD_BYTES)
     except EOFError as exc:
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             "the compressed file is truncated (it ends too early; the upload or copy was "
             "probably interrupted)",
         ) from exc
     except (OSError, zlib.error) as exc:
-        raise refusal(sequence, path, "the compressed file is damaged and cannot be opened") from exc
+        raise refusal(
+            sequence, path, "the compressed file is damaged and cannot be opened"
+        ) from exc
     return head, compressed
 
 
-def _header_from(head: bytes, path: Path, sequence: str | None, compressed: bool) -> nib.Nifti1Header:
+def _header_from(
+    head: bytes, path: Path, sequence: str | None, compressed: bool
+) -> nib.Nifti1Header:
     kind = _sniff(head)
     if kind in ("nifti1", "nifti2"):
         klass = nib.Nifti1Header if kind == "nifti1" else nib.Nifti2Header
@@ -148,13 +154,15 @@ def _header_from(head: bytes, path: Path, sequence: str | None, compressed: bool
             raise refusal(sequence, path, "the NIfTI header is damaged and cannot be read") from exc
     if kind in ("pair1", "pair2"):
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             "the file is only the header of a .hdr/.img pair; please upload a single .nii or "
             ".nii.gz file",
         )
     if kind == "analyze":
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             "the file is an old Analyze image, not NIfTI; please convert it to .nii or .nii.gz",
         )
     reason = "the file is not a NIfTI image (.nii or .nii.gz)"
@@ -170,9 +178,14 @@ def _check_header(hdr: nib.Nifti1Header, path: Path, sequence: str | None) -> tu
     """Refuse what no 3D MRI volume can be; return the 3 spatial dimensions (storage order)."""
     dtype = hdr.get_data_dtype()
     if dtype.kind not in "iuf":
-        what = "colour (RGB)" if dtype.kind == "V" else ("complex" if dtype.kind == "c" else str(dtype))
+        what = (
+            "colour (RGB)"
+            if dtype.kind == "V"
+            else ("complex" if dtype.kind == "c" else str(dtype))
+        )
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             f"the voxels hold {what} values, not plain numbers; a greyscale MRI volume is needed",
         )
     shape = tuple(int(s) for s in hdr.get_data_shape())
@@ -182,17 +195,21 @@ def _check_header(hdr: nib.Nifti1Header, path: Path, sequence: str | None) -> tu
     if len(shape) < 3 or min(spatial) == 1:
         plane = "×".join(str(s) for s in spatial if s > 1) or "1"
         raise refusal(
-            sequence, path, f"the image is 2D (a single slice of {plane} voxels); a 3D volume is needed"
+            sequence,
+            path,
+            f"the image is 2D (a single slice of {plane} voxels); a 3D volume is needed",
         )
     volumes = int(np.prod(shape[3:])) if len(shape) > 3 else 1
     if volumes > 1:
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             f"the file holds {volumes} volumes (a 4D series); please upload a single 3D volume",
         )
     if max(spatial) > MAX_SIDE:
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             f"the image is too large ({_fmt(spatial)} voxels; at most {MAX_SIDE} voxels per side)",
         )
     zooms = np.asarray(hdr.get_zooms()[:3], dtype=float)
@@ -207,7 +224,9 @@ def _canonical_geometry(
     """Return (ornt, canonical affine, canonical shape) or refuse an unusable affine."""
     affine = np.asarray(affine, dtype=float)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-9:
-        raise refusal(sequence, path, "the position/orientation information in the header is invalid")
+        raise refusal(
+            sequence, path, "the position/orientation information in the header is invalid"
+        )
     ornt = io_orientation(affine)
     canon_affine = affine @ inv_ornt_aff(ornt, shape)
     order = np.argsort(ornt[:, 0])
@@ -224,7 +243,10 @@ def _check_data_length(
     hdr: nib.Nifti1Header, path: Path, sequence: str | None, compressed: bool
 ) -> None:
     """Refuse files whose data are shorter than the header promises (or whose gzip is broken)."""
-    needed = int(hdr.get_data_offset()) + int(np.prod(hdr.get_data_shape())) * hdr.get_data_dtype().itemsize
+    needed = (
+        int(hdr.get_data_offset())
+        + int(np.prod(hdr.get_data_shape())) * hdr.get_data_dtype().itemsize
+    )
     if not compressed:
         have = path.stat().st_size
     else:
@@ -235,7 +257,8 @@ def _check_data_length(
                     have += len(chunk)
         except EOFError as exc:
             raise refusal(
-                sequence, path,
+                sequence,
+                path,
                 "the compressed file is truncated (it ends before all the image data; the upload "
                 "or copy was probably interrupted)",
             ) from exc
@@ -245,7 +268,8 @@ def _check_data_length(
             ) from exc
     if have < needed:
         raise refusal(
-            sequence, path,
+            sequence,
+            path,
             f"the file is truncated: it holds {have:,} bytes but its header needs {needed:,}",
         )
 
@@ -258,16 +282,18 @@ def inspect_nifti(
     Recognises NIfTI-1 and NIfTI-2 by content (magic bytes), compressed or not, whatever the file
     name says. Refuses (InvalidInputError naming ``sequence`` or the file) an empty or missing file,
     non-NIfTI content (PNG, DICOM, ...), a .hdr/.img pair, a truncated or damaged gzip stream or a
-    file shorter than its header, a 2D image, a 4D file with more than one volume, non-numeric voxels
-    (RGB, complex), more than ``MAX_SIDE`` voxels per side, and an invalid voxel size or affine.
-    With ``check_data`` the whole gzip stream is decompressed in 1 MiB chunks (never held in memory)
-    to prove it is complete; without it only the header is read.
+    file shorter than its header, a 2D image, a 4D file with more than one volume, non-numeric
+    voxels (RGB, complex), more than ``MAX_SIDE`` voxels per side, and an invalid voxel size or
+    affine. With ``check_data`` the whole gzip stream is decompressed in 1 MiB chunks (never held
+    in memory) to prove it is complete; without it only the header is read.
     """
     path = Path(path)
     head, compressed = _read_head(path, sequence)
     hdr = _header_from(head, path, sequence, compressed)
     spatial = _check_header(hdr, path, sequence)
-    _, canon_affine, canon_shape = _canonical_geometry(hdr.get_best_affine(), spatial, path, sequence)
+    _, canon_affine, canon_shape = _canonical_geometry(
+        hdr.get_best_affine(), spatial, path, sequence
+    )
     if check_data:
         _check_data_length(hdr, path, sequence, compressed)
     return VolumeInfo(
@@ -287,13 +313,14 @@ def check_same_grid(infos: dict[str, VolumeInfo]) -> None:
     sessions, or belong to different patients. Resampling would hide exactly those mistakes behind a
     plausible-looking result, mixes partial-volume interpolation into the lesion edges the model
     looks at, and an affine that merely "overlaps" says nothing about whether the brains are
-    registered. Refusing is safer and easy to explain; the site can co-register and resample with its
-    usual tools (e.g. the BraTS preprocessing pipeline) and upload again.
+    registered. Refusing is safer and easy to explain; the site can co-register and resample with
+    its usual tools (e.g. the BraTS preprocessing pipeline) and upload again.
 
-    Grids are compared in canonical (RAS+) orientation, so the same grid stored in another axis order
-    passes. The reference is FLAIR (or the first entry when FLAIR is absent). Raises InvalidInputError
-    naming the first sequence that differs and saying what differs: size, voxel size, or position /
-    orientation (world positions of the grid corners more than ``GRID_TOLERANCE_VOXELS`` voxel apart).
+    Grids are compared in canonical (RAS+) orientation, so the same grid stored in another axis
+    order passes. The reference is FLAIR (or the first entry when FLAIR is absent). Raises
+    InvalidInputError naming the first sequence that differs and saying what differs: size, voxel
+    size, or position / orientation (world positions of the grid corners more than
+    ``GRID_TOLERANCE_VOXELS`` voxel apart).
     """
     if not infos:
         return
@@ -301,8 +328,12 @@ def check_same_grid(infos: dict[str, VolumeInfo]) -> None:
     ref = infos[ref_key]
     ref_label = SEQUENCE_LABELS.get(ref_key, ref_key)
     corners = np.array(
-        [[i, j, k, 1.0] for i in (0, ref.shape[0] - 1) for j in (0, ref.shape[1] - 1)
-         for k in (0, ref.shape[2] - 1)]
+        [
+            [i, j, k, 1.0]
+            for i in (0, ref.shape[0] - 1)
+            for j in (0, ref.shape[1] - 1)
+            for k in (0, ref.shape[2] - 1)
+        ]
     ).T
     ref_world = (ref.affine @ corners)[:3]
     tolerance = GRID_TOLERANCE_VOXELS * min(ref.voxel_size)
@@ -340,9 +371,9 @@ def _open_image(path: Path, sequence: str | None) -> nib.Nifti1Image:
         if name.endswith(".nii.gz") == compressed and name.endswith((".nii", ".nii.gz")):
             return klass.from_filename(str(path))
         # The name lies about compression (e.g. a gzipped file called .nii): trust the content.
-        opener = gzip.open(path, "rb") if compressed else open(path, "rb")  # noqa: SIM115
-        holder = nib.fileholders.FileHolder(fileobj=opener)
-        return klass.from_file_map({"header": holder, "image": holder})
+        # Rare (the server names stored files), so the whole file is read into memory here.
+        with gzip.open(path, "rb") if compressed else open(path, "rb") as fh:
+            return klass.from_bytes(fh.read())
     except _READ_ERRORS + (nib.filebasedimages.ImageFileError,) as exc:
         raise refusal(sequence, path, "the NIfTI file is damaged and cannot be read") from exc
 

@@ -4,15 +4,15 @@ No patient data can be downloaded here, so GliomaLens makes its own realistic te
 white-matter probability maps and brain mask of the MNI152 2009 template (inside the nilearn
 package; nothing is downloaded) are scaled by 0.92 into BraTS geometry (240×240×155 at 1 mm, RAS+
 affine) once and cached (in memory and as an .npz under ``$GLIOMALENS_CACHE_DIR`` or
-``~/.cache/gliomalens``). From them each case synthesises FLAIR, T1, T1ce and T2 and inserts a tumour
-with the textbook hallmarks of its class:
+``~/.cache/gliomalens``). From them each case synthesises FLAIR, T1, T1ce and T2 and inserts a
+tumour with the textbook hallmarks of its class:
 
-- **G** (glioblastoma): ring-enhancing rim on T1ce around a necrotic core (dark on T1/T1ce, bright on
-  T2), wide FLAIR-bright oedema following the white matter.
-- **A** (IDH-mutant astrocytoma): non-enhancing, homogeneously T2-bright mass whose core is relatively
-  suppressed on FLAIR with a bright FLAIR rim (T2–FLAIR mismatch); little oedema.
-- **O** (oligodendroglioma): cortical / subcortical, mostly frontal, heterogeneous, with calcification
-  foci dark on T1, T2 and FLAIR, and patchy faint enhancement; little oedema.
+- **G** (glioblastoma): ring-enhancing rim on T1ce around a necrotic core (dark on T1/T1ce,
+  bright on T2), wide FLAIR-bright oedema following the white matter.
+- **A** (IDH-mutant astrocytoma): non-enhancing, homogeneously T2-bright mass whose core is
+  relatively suppressed on FLAIR with a bright FLAIR rim (T2–FLAIR mismatch); little oedema.
+- **O** (oligodendroglioma): cortical / subcortical, mostly frontal, heterogeneous, with
+  calcification foci dark on T1, T2 and FLAIR, and patchy faint enhancement; little oedema.
 
 Per case, randomised with a seed: size, position (inside the brain, in one hemisphere's white /
 grey matter), irregular shape (a sphere deformed by smooth low-frequency noise), tissue contrast,
@@ -200,8 +200,8 @@ def _waves(
 ) -> np.ndarray:
     """Smooth random field (sum of ``n`` plane waves, unit variance) on the box's 1D mm grids.
 
-    cos(a + b) = cos a cos b - sin a sin b keeps the transcendental work on the (x, y) plane and the z
-    line, so the full box only sees multiplications.
+    cos(a + b) = cos a cos b - sin a sin b keeps the transcendental work on the (x, y) plane and
+    the z line, so the full box only sees multiplications.
     """
     gx, gy, gz = (g.ravel() for g in grids)
     out = np.zeros((gx.size, gy.size, gz.size), dtype=np.float32)
@@ -209,8 +209,11 @@ def _waves(
         direction = rng.normal(size=3)
         direction *= 2 * np.pi / rng.uniform(*wavelength) / np.linalg.norm(direction)
         phase = rng.uniform(0, 2 * np.pi)
-        plane = (gx[:, None] * np.float32(direction[0]) + gy[None, :] * np.float32(direction[1])
-                 + np.float32(phase))[:, :, None]
+        plane = (
+            gx[:, None] * np.float32(direction[0])
+            + gy[None, :] * np.float32(direction[1])
+            + np.float32(phase)
+        )[:, :, None]
         line = (gz * np.float32(direction[2]))[None, None, :]
         out += np.cos(plane) * np.cos(line)
         out -= np.sin(plane) * np.sin(line)
@@ -226,7 +229,7 @@ def _inside(rho: np.ndarray, radius_mm: float, edge_mm: float = 1.5) -> np.ndarr
 def _pick_centre(
     anat: _Anatomy, rng: np.random.Generator, cls: str, radius_mm: float
 ) -> np.ndarray:
-    """Pick a tumour centre (voxel coords): deep white matter for A/G, cortex-near (frontal) for O."""
+    """Pick a tumour centre (voxel coords): deep white matter for A/G, near the cortex for O."""
     cand = anat.centres
     i, j, k = cand.T
     depth = anat.depth[i, j, k].astype(np.float32)
@@ -250,7 +253,7 @@ def _pick_centre(
 
 @dataclass(eq=False)
 class PhantomCase:
-    """One synthetic case: int16 volumes (canonical RAS+ X, Y, Z), affine, BraTS-label segmentation."""
+    """One synthetic case: int16 volumes (RAS+ X, Y, Z), affine, BraTS-label segmentation."""
 
     cls: str
     volumes: dict[str, np.ndarray]
@@ -270,7 +273,9 @@ class PhantomCase:
         return tuple(float(v) for v in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
 
 
-def _jitter(rng: np.random.Generator, table: dict[str, float], spread: float = 0.08) -> dict[str, float]:
+def _jitter(
+    rng: np.random.Generator, table: dict[str, float], spread: float = 0.08
+) -> dict[str, float]:
     return {k: v * float(rng.uniform(1 - spread, 1 + spread)) for k, v in table.items()}
 
 
@@ -301,8 +306,8 @@ def _insert_tumour(
         amp = 0.22
     centre = _pick_centre(anat, rng, cls, radius)
     half = (oedema_radius * 1.15 * (1 + 2.2 * amp) + 3) / vox
-    lo = np.maximum(np.floor(centre - half).astype(int), 0)
-    hi = np.minimum(np.ceil(centre + half).astype(int) + 1, anat.shape)
+    lo = np.maximum(np.floor(centre - half).astype(int), anat.ijk.min(axis=1))
+    hi = np.minimum(np.ceil(centre + half).astype(int) + 1, anat.ijk.max(axis=1) + 1)
     box = tuple(slice(int(a), int(b)) for a, b in zip(lo, hi, strict=True))
     grids = tuple(
         ((np.arange(lo[ax], hi[ax], dtype=np.float32) - centre[ax]) * np.float32(vox)).reshape(
@@ -312,7 +317,11 @@ def _insert_tumour(
     )
     # An ellipsoid, flatter across slices than in-plane, turned by a random in-plane angle.
     theta = float(rng.uniform(0, np.pi))
-    axes = (float(rng.uniform(0.9, 1.15)), float(rng.uniform(0.9, 1.15)), float(rng.uniform(0.55, 0.8)))
+    axes = (
+        float(rng.uniform(0.9, 1.15)),
+        float(rng.uniform(0.9, 1.15)),
+        float(rng.uniform(0.55, 0.8)),
+    )
     u = (grids[0] * np.float32(np.cos(theta)) + grids[1] * np.float32(np.sin(theta))) / axes[0]
     v = (grids[1] * np.float32(np.cos(theta)) - grids[0] * np.float32(np.sin(theta))) / axes[1]
     r = np.sqrt(u**2 + v**2 + (grids[2] / np.float32(axes[2])) ** 2)
@@ -334,8 +343,11 @@ def _insert_tumour(
     w_o = oedema_zone * (0.6 + 0.4 * wm)  # strongest in white matter
     seg = np.zeros(w_t.shape, dtype=np.uint8)
     seg[oedema_zone > 0.5] = 2
-    params: dict = {"centre_voxel": centre.round(1).tolist(), "radius_mm": round(radius, 1),
-                    "oedema_radius_mm": round(oedema_radius, 1)}
+    params: dict = {
+        "centre_voxel": centre.round(1).tolist(),
+        "radius_mm": round(radius, 1),
+        "oedema_radius_mm": round(oedema_radius, 1),
+    }
 
     comps: list[tuple[np.ndarray, dict[str, float], float]] = []
     if cls == "G":
@@ -350,7 +362,7 @@ def _insert_tumour(
         seg[w_t > 0.5] = 4
         seg[w_core > 0.5] = 1
         params["necrosis_fraction"] = round(necrosis, 2)
-        extra_t1ce = (w_rim * (patchy - 1) * (rim_vals["t1ce"] - rim_vals["t1"]))
+        extra_t1ce = w_rim * (patchy - 1) * (rim_vals["t1ce"] - rim_vals["t1"])
     elif cls == "A":
         rim_width = max(float(rng.uniform(0.12, 0.22)), 3.5 / radius)
         w_core = _inside(rho / (1 - rim_width), radius * (1 - rim_width), 2.5) * w_t
@@ -385,7 +397,9 @@ def _insert_tumour(
     where = anat.position[box][inside]
     for seq in SEQUENCES:
         tw, tg, tc = tissue_values[seq]
-        region = tissue[0] * np.float32(tw) + tissue[1] * np.float32(tg) + tissue[2] * np.float32(tc)
+        region = (
+            tissue[0] * np.float32(tw) + tissue[1] * np.float32(tg) + tissue[2] * np.float32(tc)
+        )
         for weight, values, tex in comps:
             target = np.float32(values[seq]) * (1 + np.float32(tex) * texture)
             region += weight * (target - region)
@@ -413,7 +427,9 @@ def generate_case(
     tissue_values = {
         seq: tuple(v * float(rng.uniform(0.93, 1.07)) for v in _TISSUE[seq]) for seq in SEQUENCES
     }
-    signal = {seq: np.asarray(tissue_values[seq], dtype=np.float32) @ anat.tissue for seq in SEQUENCES}
+    signal = {
+        seq: np.asarray(tissue_values[seq], dtype=np.float32) @ anat.tissue for seq in SEQUENCES
+    }
     seg_box, box, params = _insert_tumour(cls, anat, rng, tissue_values, signal)
 
     factor = float(np.exp(rng.uniform(np.log(0.5), np.log(3.0))))
@@ -428,7 +444,9 @@ def generate_case(
     axes = [np.linspace(-1, 1, size, dtype=np.float32) for size in anat.shape]
     for seq in SEQUENCES:
         c = rng.normal(0, 0.06, size=(3, 2))
-        bx, by, bz = (np.exp(c[a, 0] * t + c[a, 1] * t * t).astype(np.float32) for a, t in enumerate(axes))
+        bx, by, bz = (
+            np.exp(c[a, 0] * t + c[a, 1] * t * t).astype(np.float32) for a, t in enumerate(axes)
+        )
         bias = bx[anat.ijk[0]] * by[anat.ijk[1]] * bz[anat.ijk[2]]
         values = signal[seq] * bias
         noise_a = rng.standard_normal(n, dtype=np.float32) * np.float32(sigma)
@@ -436,7 +454,9 @@ def generate_case(
         values = np.sqrt((values + noise_a) ** 2 + noise_b**2)
         values *= np.float32(_UNIT[seq] * factor * rng.uniform(0.9, 1.1))
         vol = np.zeros(anat.shape, dtype=np.int16, order="F")
-        vol.T.reshape(-1)[anat.index_f + offset] = np.clip(np.rint(values), 1, 32767).astype(np.int16)
+        vol.T.reshape(-1)[anat.index_f + offset] = np.clip(np.rint(values), 1, 32767).astype(
+            np.int16
+        )
         out[seq] = vol
     seg = np.zeros(anat.shape, dtype=np.uint8, order="F")
     target, source = [], []
@@ -450,8 +470,12 @@ def generate_case(
         intensity_factor=round(factor, 3), noise_sigma=round(sigma, 4), shift_voxels=shift.tolist()
     )
     return PhantomCase(
-        cls=cls, volumes=out, affine=anat.affine.copy(), seg=seg,
-        max_slice=int(np.argmax(areas)), params=params,
+        cls=cls,
+        volumes=out,
+        affine=anat.affine.copy(),
+        seg=seg,
+        max_slice=int(np.argmax(areas)),
+        params=params,
     )
 
 
@@ -483,7 +507,10 @@ def write_nifti_gz(path: str | os.PathLike, data: np.ndarray, affine: np.ndarray
     hdr.set_sform(affine, code=1)
     hdr.set_data_offset(352)
     path = Path(path)
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as fh:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0) as fh,
+    ):
         fh.write(hdr.binaryblock)
         fh.write(b"\x00" * 4)  # no extensions
         fh.write(np.asfortranarray(data).T.tobytes())
@@ -572,9 +599,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with tqdm(total=args.n, unit="case", desc="phantoms") as bar:
         labels = write_dataset(
-            args.out, args.n, args.seed,
+            args.out,
+            args.n,
+            args.seed,
             progress=lambda done, total: bar.update(done - bar.n),
-            workers=args.workers, voxel_mm=args.voxel_mm,
+            workers=args.workers,
+            voxel_mm=args.voxel_mm,
         )
     sys.stdout.write(f"wrote {args.n} cases and {labels}\n")
     return 0

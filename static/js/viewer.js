@@ -7,7 +7,7 @@
 //   viewer.snapshot();                     // PNG data URL of the current view (for tests)
 // NiiVue is served from static/vendor/niivue/ (copied from npm by scripts/build_static.sh).
 
-import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER } from '../vendor/niivue/index.js';
+import { Niivue, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '../vendor/niivue/index.js';
 
 const VIEW_MODES = {
   render: SLICE_TYPE.RENDER,
@@ -66,6 +66,7 @@ export async function createViewer(panel, options = {}) {
     isColorbar: false,
     dragAndDropEnabled: false,
     multiplanarShowRender: SHOW_RENDER.ALWAYS,
+    multiplanarLayout: MULTIPLANAR_TYPE.GRID, // 2 × 2: larger tiles than a row of four
     loadingText: 'loading...', // NiiVue's bitmap font has no ellipsis glyph
     logLevel: 'warn',
   });
@@ -76,37 +77,59 @@ export async function createViewer(panel, options = {}) {
   let calDefaults = null;
 
   // --- loading -------------------------------------------------------------------------------
-  await nv.loadVolumes([{ url: options.base.url, name: options.base.name, colormap: 'gray' }]);
-  rememberContrast();
-
-  for (const spec of options.overlays || []) {
+  // One loadVolumes call for the base and all overlays: every volume change makes NiiVue rebuild
+  // its textures, which takes seconds with software WebGL.
+  const specs = (options.overlays || []).map((spec) => {
     const style = OVERLAY_STYLES[spec.key] || OVERLAY_STYLES.heatmap;
-    const control = $(panel, `#overlay-${spec.key}`);
+    const slider = $(panel, `#${spec.key}-opacity`);
+    const toggle = $(panel, `#toggle-${spec.key}`);
+    const opacity = slider ? Number(slider.value) : style.opacity;
+    const visible = toggle ? toggle.checked : true;
+    return {
+      spec,
+      entry: { opacity, visible },
+      // Mask: 0/1; heatmap: saliency scaled 0..1 by the pipeline (values below the threshold are clear).
+      load: { url: spec.url, name: spec.name, colormap: style.colormap, opacity: visible ? opacity : 0,
+              cal_min: style.threshold, cal_max: 1 },
+    };
+  });
+  /** Load `base` and the overlays (with their current settings); returns false when only the base loaded. */
+  async function loadAll(base) {
+    const baseLoad = { url: base.url, name: base.name, colormap: 'gray', opacity: nv.volumes[0]?.opacity ?? 1 };
+    const live = specs.filter((s) => !s.failed);
+    for (const s of live) s.load.opacity = s.entry.visible ? s.entry.opacity : 0;
     try {
-      const volume = await NVImage.loadFromUrl({ url: spec.url, name: spec.name, colormap: style.colormap });
-      const peak = volume.global_max > 0 ? volume.global_max : 1;
-      volume.cal_min = spec.key === 'mask' ? style.threshold : peak * style.threshold;
-      volume.cal_max = peak;
-      const slider = $(panel, `#${spec.key}-opacity`);
-      const toggle = $(panel, `#toggle-${spec.key}`);
-      const entry = {
-        volume,
-        opacity: slider ? Number(slider.value) : style.opacity,
-        visible: toggle ? toggle.checked : true,
-      };
-      volume.opacity = entry.visible ? entry.opacity : 0;
-      nv.addVolume(volume);
-      overlays.set(spec.key, entry);
+      await nv.loadVolumes([baseLoad, ...live.map((s) => s.load)]);
+      live.forEach((s, i) => { s.entry.volume = nv.volumes[i + 1]; overlays.set(s.spec.key, s.entry); });
+      return true;
     } catch (err) {
-      console.warn(`GliomaLens viewer: overlay ${spec.key} not loaded`, err);
-      if (control) {
+      if (!live.length) throw err;
+      console.warn('GliomaLens viewer: overlays not loaded, showing the scan alone', err);
+      await nv.loadVolumes([baseLoad]);
+      for (const s of live) {
+        s.failed = true;
+        overlays.delete(s.spec.key);
+        const control = $(panel, `#overlay-${s.spec.key}`);
+        if (!control) continue;
         control.classList.add('unavailable');
         control.querySelectorAll('input').forEach((el) => { el.disabled = true; });
-        control.append(Object.assign(document.createElement('p'), { className: 'hint', textContent: 'Not available for this case.' }));
+        const note = document.createElement('p');
+        note.className = 'hint';
+        note.textContent = 'Not available for this case.';
+        control.append(note);
       }
+      return false;
     }
   }
-  nv.updateGLVolume();
+  await loadAll(options.base);
+  // The heatmap is expected in 0..1; rescale the window if a pipeline writes another range.
+  const heat = overlays.get('heatmap');
+  if (heat && heat.volume.global_max > 0 && (heat.volume.global_max < 0.5 || heat.volume.global_max > 1.5)) {
+    heat.volume.cal_min = heat.volume.global_max * OVERLAY_STYLES.heatmap.threshold;
+    heat.volume.cal_max = heat.volume.global_max;
+    nv.updateGLVolume();
+  }
+  rememberContrast();
 
   // --- state helpers -------------------------------------------------------------------------
   function rememberContrast() {
@@ -288,16 +311,12 @@ export async function createViewer(panel, options = {}) {
     async setBase(base) {
       canvas.dataset.ready = 'false';
       say(`Loading ${base.label || base.name}…`);
+      status?.classList.remove('done');
       try {
-        const volume = await NVImage.loadFromUrl({ url: base.url, name: base.name, colormap: 'gray' });
-        const old = nv.volumes[0];
-        volume.opacity = old.opacity;
-        nv.addVolume(volume);
-        nv.setVolume(volume, 0);
-        nv.removeVolume(old);
+        await loadAll(base);
         rememberContrast();
-        nv.updateGLVolume();
         say('');
+        status?.classList.add('done');
       } catch (err) {
         console.error(err);
         say(`Could not load ${base.label || base.name}.`);

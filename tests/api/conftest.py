@@ -5,8 +5,9 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -45,6 +46,28 @@ SUMMARY = {
     },
     "timings": {"loading": 0.4, "classifying": 0.5, "total": 1.0},
 }
+
+
+class FreshContextApp:
+    """WSGI app forwarding to `target` (a Flask app), each request in a fresh app context.
+
+    A test holds an app context of its own; without a fresh one per request, requests would
+    share its `g` and its database session, as a real server never does (see IsolatedClient).
+    """
+
+    def __init__(self, target: Flask | None = None) -> None:
+        self.target = target
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
+        if self.target is None:
+            raise RuntimeError("no Flask app to forward to")
+        with self.target.app_context():
+            body = self.target(environ, start_response)
+            try:
+                return list(body)
+            finally:
+                if hasattr(body, "close"):  # WSGI: close what we iterated (file responses)
+                    body.close()
 
 
 def issue_token(user: User, name: str = "test") -> str:

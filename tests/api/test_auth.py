@@ -44,7 +44,8 @@ def test_unknown_token_is_refused(client, method, path):
     _assert_401(response, invalid_token=True)
 
 
-@pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "gl_abc", "Token x"])
+@pytest.mark.parametrize("header",
+                         ["Basic dXNlcjpwYXNz", "Bearer", "Bearer   ", "gl_abc", "Token x"])
 def test_malformed_authorization_header_is_refused(client, token, header):
     response = client.get(f"{API}/cases", headers={"Authorization": header})
     assert response.status_code == 401

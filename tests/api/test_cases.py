@@ -171,7 +171,7 @@ def test_per_page_accepts_up_to_100(api_client, case_factory):
     ("query", "field"),
     [("page=0", "page"), ("page=-1", "page"), ("page=x", "page"), ("page=1.5", "page"),
      ("per_page=0", "per_page"), ("per_page=101", "per_page"), ("per_page=", "per_page"),
-     ("page=%C2%B2", "page")],
+     ("page=%C2%B2", "page"), ("perpage=10", "perpage"), ("page=1&=0", "")],
 )
 def test_bad_pagination_is_refused(api_client, query, field):
     response = api_client.get(f"{API}/cases?{query}")

@@ -2,43 +2,48 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any
+import secrets
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
 
-from tests.api.conftest import API, bearer
+from app.api.openapi import EXAMPLE_CASE_ID, SECURITY_SCHEME, openapi_document
+from app.extensions import db
+from app.models import ApiToken
+from app.models.token import hash_token
+from tests.api.conftest import API, FreshContextApp
 
-from app.api.openapi import openapi_document
+# A real token of the `user` fixture (the fixture below stores its hash); schemathesis sends
+# it itself, so it also knows which requests it sent without one.
+FUZZ_TOKEN = "gl_fuzz-" + secrets.token_urlsafe(24)
+# Requests go to the running test's app, which `fuzzed_app` plugs in.
+CURRENT_APP = FreshContextApp()
 
 # The document the app serves at /api/v1/openapi.json (test_openapi.py checks they are equal).
-# schemathesis.pytest.from_fixture would load it from the running app, but its lazy loader
-# relies on a pytest node attribute that pytest 9.2 removed, so the schema is built eagerly.
-schema = schemathesis.openapi.from_dict(openapi_document(API))
-
-
-class FreshContextApp:
-    """WSGI wrapper giving each request its own app context, as a real server does.
-
-    The test holds an app context of its own; without this, requests would share its `g` and
-    its database session (see tests/conftest.py's IsolatedClient).
-    """
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-
-    def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
-        with self.app.app_context():
-            return list(self.app(environ, start_response))
+# schemathesis.pytest.from_fixture would load it from each test's app, but its lazy loader
+# relies on a pytest node attribute that pytest 9.2 removed; so the schema is built eagerly.
+config = schemathesis.Config.from_dict(
+    {"auth": {"openapi": {SECURITY_SCHEME: {"bearer": FUZZ_TOKEN}}}}
+)
+schema = schemathesis.openapi.from_dict(openapi_document(API), config=config)
+schema.app = CURRENT_APP
 
 
 @pytest.fixture
-def wsgi_app(app: Flask, done_case) -> FreshContextApp:
-    done_case()  # one real case, so listings are not always empty
-    return FreshContextApp(app)
+def fuzzed_app(app: Flask, user, done_case) -> Iterator[Flask]:
+    row, _ = ApiToken.issue(user.id, "fuzz")
+    row.token_hash = hash_token(FUZZ_TOKEN)
+    db.session.add(row)
+    db.session.commit()
+    # A finished case with the document's example id: the examples phase reads, downloads and
+    # (last, as the document lists DELETE after the file route) deletes it.
+    done_case(id=EXAMPLE_CASE_ID)
+    CURRENT_APP.target = app
+    yield app
+    CURRENT_APP.target = None
 
 
 @pytest.mark.slow
@@ -47,12 +52,11 @@ def wsgi_app(app: Flask, done_case) -> FreshContextApp:
           # One app (and database) per operation, shared by its examples, is the intent here.
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.filter_too_much])
-def test_api_conforms_and_never_answers_500(case, wsgi_app, token):
+def test_api_conforms_and_never_answers_500(case, fuzzed_app):
     excluded = []
     if (case.method, case.path) == ("POST", "/cases"):
         # The schema can say "four binary files" but not "four NIfTI images on one grid": random
         # bytes that fit the schema are rightly refused with the documented 400.
         excluded.append(schemathesis.checks.positive_data_acceptance)
-    response = case.call_and_validate(app=wsgi_app, headers=bearer(token),
-                                      excluded_checks=excluded)
+    response = case.call_and_validate(excluded_checks=excluded)
     assert response.status_code < 500

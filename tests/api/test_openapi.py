@@ -8,7 +8,7 @@ import pytest
 import schemathesis
 from flask import Flask
 
-from app.api.openapi import SECURITY_SCHEME
+from app.api.openapi import SECURITY_SCHEME, openapi_document
 from tests.api.conftest import API, upload_data
 
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -49,6 +49,10 @@ def test_document_is_public_openapi_3(document):
     assert document["openapi"].startswith("3.1")
     assert document["info"]["title"] == "GliomaLens API" and document["info"]["version"]
     assert document["servers"] == [{"url": API}]
+
+
+def test_served_document_is_the_one_the_fuzz_test_uses(document):
+    assert document == openapi_document(API)
 
 
 def test_every_api_route_is_documented_and_nothing_else(app, document):

@@ -74,8 +74,8 @@ def test_overlay_png_and_lut(tmp_path):
     rgb = overlay_rgb(plane, cam)
     assert rgb.shape == (40, 50, 3) and np.array_equal(rgb[..., 0], rgb[..., 1])  # no map: grey
     path = write_overlay_png(plane, np.ones_like(cam), tmp_path / "g.png")
-    image = Image.open(path)
-    assert image.size[1] == 40 and image.mode == "RGB"
+    with Image.open(path) as image:
+        assert image.size[1] == 50 and image.mode == "RGB"  # rows are Y in display orientation
 
 
 def test_display_orientation_is_radiological():

@@ -20,7 +20,7 @@ def small_brain(
     lesion_radius: float = 5.0,
     seed: int = 0,
 ) -> np.ndarray:
-    """A skull-stripped-looking float32 volume: noisy ellipsoid brain (~600) with a bright lesion."""
+    """A skull-stripped-looking float32 volume: noisy ellipsoid brain (~600), one bright lesion."""
     rng = np.random.default_rng(seed)
     idx = np.indices(shape, dtype=np.float32)
     centre = (np.asarray(shape, dtype=np.float32) - 1) / 2
@@ -28,7 +28,9 @@ def small_brain(
     inside = (((idx - centre[:, None, None, None]) / semi[:, None, None, None]) ** 2).sum(0) < 1
     vol = np.where(inside, 600 + rng.normal(0, 20, shape), 0).astype(np.float32)
     if lesion_centre is not None:
-        dist = np.sqrt(((idx - np.asarray(lesion_centre, dtype=np.float32)[:, None, None, None]) ** 2).sum(0))
+        dist = np.sqrt(
+            ((idx - np.asarray(lesion_centre, dtype=np.float32)[:, None, None, None]) ** 2).sum(0)
+        )
         vol[(dist < lesion_radius) & inside] = 1200
     return vol
 
@@ -50,7 +52,7 @@ def save_nifti(
 
 
 def set_scaling(path: Path, slope: float, inter: float) -> None:
-    """Patch scl_slope / scl_inter into an uncompressed NIfTI-1 file (nibabel resets them on save)."""
+    """Patch scl_slope / scl_inter into an uncompressed NIfTI-1 file (nibabel resets them)."""
     raw = bytearray(path.read_bytes())
     raw[112:120] = np.array([slope, inter], dtype="<f4").tobytes()
     path.write_bytes(bytes(raw))

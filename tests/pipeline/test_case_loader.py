@@ -139,8 +139,9 @@ def test_4d_single_volume_accepted(case_writer):
 
 def test_grid_mismatch_refused(case_writer):
     paths = case_writer()
-    other = case_writer(volumes={"t1": small_brain()}, folder="other",
-                        affine=np.diag([1.0, 1.0, 2.0, 1.0]))
+    other = case_writer(
+        volumes={"t1": small_brain()}, folder="other", affine=np.diag([1.0, 1.0, 2.0, 1.0])
+    )
     paths["t1"] = other["t1"]
     with pytest.raises(InvalidInputError) as info:
         load_case(paths)

@@ -31,8 +31,9 @@ def refused(path: Path, sequence: str | None = "t1ce") -> InvalidInputError:
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
 @pytest.mark.parametrize("nifti2", [False, True])
 def test_inspect_accepts_nifti1_and_2_compressed_or_not(tmp_path, suffix, nifti2):
-    path = save_nifti(tmp_path / f"x{suffix}", small_brain(), np.diag([1.0, 1.2, 2.0, 1]),
-                      nifti2=nifti2)
+    path = save_nifti(
+        tmp_path / f"x{suffix}", small_brain(), np.diag([1.0, 1.2, 2.0, 1]), nifti2=nifti2
+    )
     info = inspect_nifti(path, "flair")
     assert isinstance(info, VolumeInfo)
     assert info.shape == (40, 48, 36)
@@ -164,7 +165,9 @@ def info(shape=(10, 10, 10), voxel=(1.0, 1.0, 1.0), origin=(0.0, 0.0, 0.0)) -> V
 
 
 def test_same_grid_passes():
-    check_same_grid({"flair": info(), "t1": info(), "t1ce": info(origin=(0.05, 0, 0)), "t2": info()})
+    check_same_grid(
+        {"flair": info(), "t1": info(), "t1ce": info(origin=(0.05, 0, 0)), "t2": info()}
+    )
 
 
 def test_grid_shape_differs():
@@ -228,7 +231,9 @@ def test_twins_load_identically(tmp_path, twin, suffix):
     np.testing.assert_array_equal(other, ras)
     np.testing.assert_array_equal(ras, data)
     np.testing.assert_allclose(other_affine, ras_affine, atol=1e-5)
-    np.testing.assert_array_equal(NiftiVolume(other_path).read_axial([30, 2, 17]), data[:, :, [30, 2, 17]])
+    np.testing.assert_array_equal(
+        NiftiVolume(other_path).read_axial([30, 2, 17]), data[:, :, [30, 2, 17]]
+    )
 
 
 def test_gzipped_file_named_nii_is_read_by_content(tmp_path):
