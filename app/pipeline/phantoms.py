@@ -15,7 +15,8 @@ tumour with the textbook hallmarks of its class:
   calcification foci dark on T1, T2 and FLAIR, and patchy faint enhancement; little oedema.
 
 Per case, randomised with a seed: size, position (inside the brain, in one hemisphere's white /
-grey matter), irregular shape (a sphere deformed by smooth low-frequency noise), tissue contrast,
+grey matter), irregular shape (an ellipsoid, flatter across slices, deformed by smooth
+low-frequency noise), tissue contrast,
 a whole-case intensity factor (0.5–3×, log-uniform), a smooth bias field, Rician noise, and a small
 shift of the whole head. Output is int16 like BraTS, with a BraTS-label segmentation (1 necrotic /
 non-enhancing core, 2 oedema, 4 enhancing).

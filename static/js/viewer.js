@@ -7,7 +7,7 @@
 //   viewer.snapshot();                     // PNG data URL of the current view (for tests)
 // NiiVue is served from static/vendor/niivue/ (copied from npm by scripts/build_static.sh).
 
-import { Niivue, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '../vendor/niivue/index.js';
+import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '../vendor/niivue/index.js';
 
 const VIEW_MODES = {
   render: SLICE_TYPE.RENDER,
@@ -93,33 +93,47 @@ export async function createViewer(panel, options = {}) {
               cal_min: style.threshold, cal_max: 1 },
     };
   });
-  /** Load `base` and the overlays (with their current settings); returns false when only the base loaded. */
+  function markUnavailable(s) {
+    s.failed = true;
+    overlays.delete(s.spec.key);
+    const control = $(panel, `#overlay-${s.spec.key}`);
+    if (!control) return;
+    control.classList.add('unavailable');
+    control.querySelectorAll('input').forEach((el) => { el.disabled = true; });
+    const note = document.createElement('p');
+    note.className = 'hint';
+    note.textContent = 'Not available for this case.';
+    control.append(note);
+  }
+
+  /**
+   * Load `base` and the overlays (with their current settings) and show them together.
+   * The volumes are fetched in parallel and handed to NiiVue at once: its loadVolumes() rebuilds
+   * every layer after each volume, which costs tens of seconds with software WebGL.
+   */
   async function loadAll(base) {
     const baseLoad = { url: base.url, name: base.name, colormap: 'gray', opacity: nv.volumes[0]?.opacity ?? 1 };
     const live = specs.filter((s) => !s.failed);
     for (const s of live) s.load.opacity = s.entry.visible ? s.entry.opacity : 0;
-    try {
-      await nv.loadVolumes([baseLoad, ...live.map((s) => s.load)]);
-      live.forEach((s, i) => { s.entry.volume = nv.volumes[i + 1]; overlays.set(s.spec.key, s.entry); });
-      return true;
-    } catch (err) {
-      if (!live.length) throw err;
-      console.warn('GliomaLens viewer: overlays not loaded, showing the scan alone', err);
-      await nv.loadVolumes([baseLoad]);
-      for (const s of live) {
-        s.failed = true;
-        overlays.delete(s.spec.key);
-        const control = $(panel, `#overlay-${s.spec.key}`);
-        if (!control) continue;
-        control.classList.add('unavailable');
-        control.querySelectorAll('input').forEach((el) => { el.disabled = true; });
-        const note = document.createElement('p');
-        note.className = 'hint';
-        note.textContent = 'Not available for this case.';
-        control.append(note);
-      }
-      return false;
-    }
+    const [back, ...layers] = await Promise.all([
+      NVImage.loadFromUrl(baseLoad),
+      ...live.map((s) => NVImage.loadFromUrl({ ...s.load }).catch((err) => {
+        console.warn(`GliomaLens viewer: overlay ${s.spec.key} not loaded`, err);
+        markUnavailable(s);
+        return null;
+      })),
+    ]);
+    const volumes = [back];
+    live.forEach((s, i) => {
+      if (!layers[i]) return;
+      s.entry.volume = layers[i];
+      overlays.set(s.spec.key, s.entry);
+      volumes.push(layers[i]);
+    });
+    nv.volumes = volumes;
+    nv.back = back;
+    nv.overlays = volumes.slice(1);
+    nv.updateGLVolume();
   }
   await loadAll(options.base);
   // The heatmap is expected in 0..1; rescale the window if a pipeline writes another range.
