@@ -9,7 +9,7 @@ a third of the voxels, so the page is ready several times sooner with software W
 used by the headless browser tests); pass --resolution 1 for the original grid.
 
 Usage: .venv/bin/python scripts/export_brain.py [--resolution MM] [OUTPUT]
-       (default: 1.5 mm, static/brain/mni152.nii.gz). Idempotent: the output is rewritten atomically.
+       (default: 1.5 mm, static/brain/mni152.nii.gz). Idempotent: rewritten atomically.
 """
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "static" / "brain" / "
 DEFAULT_RESOLUTION_MM = 1.5
 
 
-def export_brain(output: Path = DEFAULT_OUTPUT, resolution_mm: float = DEFAULT_RESOLUTION_MM) -> Path:
+def export_brain(
+    output: Path = DEFAULT_OUTPUT, resolution_mm: float = DEFAULT_RESOLUTION_MM
+) -> Path:
     """Write the nilearn MNI152 T1 template as a uint8 NIfTI-1 (.nii.gz) at `output`; return it.
 
     `resolution_mm` other than 1 resamples the 1 mm template (cubic spline) to that voxel size.
@@ -72,8 +74,13 @@ def main(argv: list[str]) -> int:
     """Command-line entry point (see the module docstring)."""
     parser = argparse.ArgumentParser(description="Export the MNI152 brain of the home page.")
     parser.add_argument("output", nargs="?", type=Path, default=DEFAULT_OUTPUT)
-    parser.add_argument("--resolution", type=float, default=DEFAULT_RESOLUTION_MM, metavar="MM",
-                        help=f"voxel size in mm (default {DEFAULT_RESOLUTION_MM}; 1 keeps the original grid)")
+    parser.add_argument(
+        "--resolution",
+        type=float,
+        default=DEFAULT_RESOLUTION_MM,
+        metavar="MM",
+        help=f"voxel size in mm (default {DEFAULT_RESOLUTION_MM}; 1 keeps the original grid)",
+    )
     args = parser.parse_args(argv[1:])
     if not 0.5 <= args.resolution <= 4:
         parser.error("--resolution must be between 0.5 and 4 mm")

@@ -12,6 +12,7 @@ from app.api.schemas import (
     COMPONENT_SCHEMAS,
     DEFAULT_PER_PAGE,
     DISCLAIMER,
+    MAX_PAGE,
     MAX_PER_PAGE,
     PSEUDONYM_MAX_LENGTH,
     PSEUDONYM_PATTERN,
@@ -174,7 +175,9 @@ def _cases_path() -> dict[str, Any]:
                     "in": "query",
                     "required": False,
                     "description": "Page number; past the last page, `items` is empty.",
-                    "schema": {"type": "integer", "minimum": 1, "default": 1},
+                    "schema": {
+                        "type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1,
+                    },
                 },
                 {
                     "name": "per_page",
@@ -299,8 +302,8 @@ def openapi_document(base_url: str = "/api/v1") -> dict[str, Any]:
         "paths": {
             "/openapi.json": _openapi_path(),
             "/cases": _cases_path(),
-            "/cases/{case_id}/files/{name}": _file_path(),
             "/cases/{case_id}": _case_path(),
+            "/cases/{case_id}/files/{name}": _file_path(),
         },
         "components": _components(),
     }

@@ -16,6 +16,7 @@ from app.api.auth import api_user, token_required
 from app.api.openapi import openapi_document
 from app.api.schemas import (
     DEFAULT_PER_PAGE,
+    MAX_PAGE,
     MAX_PER_PAGE,
     PSEUDONYM_MAX_LENGTH,
     PSEUDONYM_PATTERN,
@@ -56,7 +57,7 @@ def bad_upload(error: UploadError) -> tuple[Response, int]:
 @bp.after_request
 def no_store(response: Response) -> Response:
     """Return `response` marked uncacheable: API answers carry patient-derived results."""
-    response.headers.setdefault("Cache-Control", "no-store")
+    response.headers["Cache-Control"] = "no-store"  # also over send_file's "no-cache"
     return response
 
 
@@ -67,16 +68,15 @@ def _refuse_unknown_query(known: set[str]) -> None:
                              f"{', '.join(sorted(known))}.", name)
 
 
-def _positive_int(name: str, default: int, maximum: int | None = None) -> int:
+def _bounded_int(name: str, default: int, maximum: int) -> int:
     raw = request.args.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
-        raise BadRequest(f"{name} must be a whole number of at least 1.", name)
-    value = int(raw)
-    if maximum is not None and value > maximum:
-        raise BadRequest(f"{name} must be at most {maximum}.", name)
-    return value
+    # Bounded before int(): huge numbers would overflow the database's OFFSET (a 500).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)) \
+            or not 1 <= int(raw) <= maximum:
+        raise BadRequest(f"{name} must be a whole number from 1 to {maximum}.", name)
+    return int(raw)
 
 
 def _pseudonym() -> str | None:
@@ -85,8 +85,8 @@ def _pseudonym() -> str | None:
         raise BadRequest(f"The pseudonym is longer than {PSEUDONYM_MAX_LENGTH} characters.",
                          "pseudonym")
     if not _PSEUDONYM.fullmatch(value):
-        raise BadRequest("Use letters, digits, spaces, dots, dashes only in the pseudonym.",
-                         "pseudonym")
+        raise BadRequest("The pseudonym may hold only letters, digits, underscores, spaces, "
+                         "dots and dashes.", "pseudonym")
     return value or None
 
 
@@ -134,12 +134,13 @@ def create_case() -> tuple[Response, int, dict[str, str]]:
 def list_cases() -> Response:
     """Return a page of the caller's cases (all cases for an admin), newest first.
 
-    Refuses (400) a `page` or `per_page` that is not a whole number ≥ 1, `per_page` > 100,
-    and unknown query parameters (a misspelt `perpage` would otherwise silently be ignored).
+    Refuses (400) a `page` that is not a whole number from 1 to MAX_PAGE, a `per_page` not
+    from 1 to 100, and unknown query parameters (a misspelt `perpage` would otherwise be
+    silently ignored).
     """
     _refuse_unknown_query({"page", "per_page"})
-    page = _positive_int("page", 1)
-    per_page = _positive_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    page = _bounded_int("page", 1, MAX_PAGE)
+    per_page = _bounded_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
     result = db.paginate(visible_cases(api_user()), page=page, per_page=per_page,
                          error_out=False, count=True)
     return jsonify(

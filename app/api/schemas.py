@@ -26,6 +26,7 @@ PSEUDONYM_PATTERN = r"^[\w .\-]*$"
 PSEUDONYM_MAX_LENGTH = 64
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
+MAX_PAGE = 1_000_000
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -241,7 +242,7 @@ CASE_PAGE_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
         "items": {"type": "array", "items": _ref("Case")},
-        "page": {"type": "integer", "minimum": 1},
+        "page": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
         "per_page": {"type": "integer", "minimum": 1, "maximum": MAX_PER_PAGE},
         "total": {"type": "integer", "minimum": 0},
         "pages": {"type": "integer", "minimum": 0},

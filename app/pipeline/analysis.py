@@ -1,6 +1,6 @@
 """The whole per-case analysis (load → slice → classify → explain → save) and its batch CLI.
 
-``analyse_case(paths, out_dir, classifier, progress)`` is what the worker and ``flask model
+``analyse_case(paths, out_dir, classifier, progress)`` is what the worker and ``flask
 predict`` run. Artefacts are written into a temporary folder beside ``out_dir`` and moved in only
 when all of them exist (summary.json last), so a crash leaves no half-written result.
 ``python -m app.pipeline.analysis DIR... --model models/glioma-demo`` prints one JSON line per case
@@ -89,7 +89,8 @@ def analyse_case(
 
     t = stage("explaining")
     cams = classifier.gradcam(prepared.batch, result["class_index"])
-    slice_maps = maps_to_slices(cams, prepared.geometry)  # (X, Y, N)
+    brain = prepared.slabs["flair"] != 0 if prepared.slabs is not None else None
+    slice_maps = maps_to_slices(cams, prepared.geometry, brain)  # (X, Y, N)
     timings["gradcam"] = time.perf_counter() - t
 
     t = stage("saving")
@@ -98,7 +99,10 @@ def analyse_case(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         row = prepared.centre_row
-        centre_planes = {s: case.axial_slices(s, [prepared.centre])[:, :, 0] for s in SEQUENCES}
+        if prepared.slabs is not None:
+            centre_planes = {s: prepared.slabs[s][:, :, row] for s in SEQUENCES}
+        else:
+            centre_planes = {s: case.axial_slices(s, [prepared.centre])[:, :, 0] for s in SEQUENCES}
         art.write_png(
             art.montage_rgb(centre_planes, found.mask[:, :, prepared.centre]),
             tmp / art.MONTAGE_PNG,
@@ -196,7 +200,7 @@ def predict_dirs(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the batch predict command's argument parser (shared with ``flask model predict``)."""
+    """Return the batch predict command's argument parser (shared with ``flask predict``)."""
     p = argparse.ArgumentParser(
         prog="python -m app.pipeline.analysis",
         description="Classify case folders (…_flair/_t1/_t1ce/_t2.nii.gz); one JSON line per case.",

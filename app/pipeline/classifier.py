@@ -21,7 +21,7 @@ import numpy as np
 
 from app.pipeline import tf_runtime
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
-from app.pipeline.inputs import InputGeometry, build_inputs, slab_indices
+from app.pipeline.inputs import InputGeometry, build_inputs, read_slabs, slab_indices
 from app.pipeline.model_card import CardError, ModelCard
 
 tf = tf_runtime.configure()
@@ -166,6 +166,7 @@ class PreparedInput:
     geometry: InputGeometry
     indices: list[int]  # axial index of each batch row
     centre: int  # the max-tumour slice index
+    slabs: dict[str, np.ndarray] | None = None  # raw (X, Y, N) slices per sequence, if kept
 
     @property
     def centre_row(self) -> int:
@@ -295,8 +296,9 @@ class Classifier:
         Raises InvalidInputError (from the loader) when a sequence's slices are unusable.
         """
         indices = slab_indices(int(slice_result.index), self.card.uncertainty_k, case.shape[2])
-        batch, geometry = build_inputs(case, indices, self.card)
-        return PreparedInput(batch, geometry, indices, int(slice_result.index))
+        slabs = read_slabs(case, indices)
+        batch, geometry = build_inputs(case, indices, self.card, slabs)
+        return PreparedInput(batch, geometry, indices, int(slice_result.index), slabs)
 
     def classify_prepared(self, prepared: PreparedInput, slice_result: Any) -> dict[str, Any]:
         """Return the classification dict for a prepared input (see :meth:`classify`)."""

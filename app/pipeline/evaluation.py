@@ -41,7 +41,7 @@ def evaluate(
     Keys: n, f1_micro, kappa, balanced_accuracy, per_class {A,O,G: precision, recall, support},
     confusion (rows true, columns predicted), low_confidence_cases, skipped, data, date. Saves the
     confusion matrix as PNG when ``confusion_png`` is given; with ``write_card`` stores the metrics
-    in the card under ``metrics["evaluation"]`` (and updates the card's date). ValueError when no
+    in the card under ``metrics["evaluation"]`` (dated in the metrics). ValueError when no
     labelled case is found; CardError for a broken model folder.
     """
     from tqdm import tqdm
@@ -131,7 +131,7 @@ def write_confusion_png(confusion: np.ndarray, path: str | Path, cell: int = 64)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the evaluate command (shared with ``flask model evaluate``)."""
+    """Return the argument parser of the evaluate command (shared with ``flask evaluate``)."""
     p = argparse.ArgumentParser(
         prog="python -m app.pipeline.evaluation",
         description="Evaluate a model: F1-micro, Cohen's kappa, balanced accuracy, per-class P/R.",

@@ -1,7 +1,7 @@
 """Import a model saved by the original notebook (Keras 2: ``to_json()`` + ``save_weights(h5)``).
 
 ``python -m app.pipeline.import_model --json model.json --weights model.h5 --layout seed-strip
---out models/NAME`` (also ``flask model import-model``) rebuilds the architecture with Keras 3's
+--out models/NAME`` (also ``flask import-model``) rebuilds the architecture with Keras 3's
 legacy-config reader, loads the Keras 2 HDF5 weights (``layer_names`` / ``weight_names`` layout),
 writes our card (architecture "keras-json": the Keras 3 JSON + float16 weights beside it) and
 proves the result loads by classifying a synthetic phantom through the normal inference path.
@@ -101,7 +101,7 @@ def import_model(
         model_json=MODEL_JSON,
         training_data=training_data,
         layout_rationale=layout_rationale(layout, int(shape[0])),
-        intended_use="Imported from the original notebook; validate with `flask model evaluate`.",
+        intended_use="Imported from the original notebook; validate with `flask evaluate`.",
         training={"imported_from": {"json": Path(json_path).name,
                                     "weights": Path(weights_path).name,
                                     "weights_sha256": sha256_file(weights_path)}},
@@ -136,7 +136,7 @@ def check_on_phantom(model_dir: str | Path, cls: str = "G", seed: int = 0) -> di
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the import command's argument parser (shared with ``flask model import-model``)."""
+    """Return the import command's argument parser (shared with ``flask import-model``)."""
     p = argparse.ArgumentParser(
         prog="python -m app.pipeline.import_model",
         description="Import a Keras 2 model (to_json + save_weights h5) as a GliomaLens model.",

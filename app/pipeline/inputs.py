@@ -188,15 +188,28 @@ def build_from_slices(
     return np.ascontiguousarray(batch), InputGeometry(layout, flair.shape[:2], image_size)
 
 
+def read_slabs(case: _SliceSource, indices: Sequence[int]) -> dict[str, np.ndarray]:
+    """Return {sequence: (X, Y, N) float32} axial slabs of a LoadedCase at ``indices``.
+
+    Raises what ``case.axial_slices`` raises (InvalidInputError for unusable sequence data).
+    """
+    return {seq: case.axial_slices(seq, list(indices)) for seq in SEQUENCES}
+
+
 def build_inputs(
-    case: _SliceSource, indices: Sequence[int], card: Any
+    case: _SliceSource,
+    indices: Sequence[int],
+    card: Any,
+    slabs: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, InputGeometry]:
     """Return (batch (N, S, S, C), geometry) for axial ``indices`` of a LoadedCase, per ``card``.
 
-    Reads layout, image size, normalisation and crop margin from the ModelCard only. Raises what
-    ``case.axial_slices`` raises (InvalidInputError for unreadable / empty sequence data).
+    Reads layout, image size, normalisation and crop margin from the ModelCard only. ``slabs``
+    (from :func:`read_slabs`) avoids reading the slices again. Raises what ``case.axial_slices``
+    raises (InvalidInputError for unreadable / empty sequence data).
     """
-    slabs = {seq: case.axial_slices(seq, list(indices)) for seq in SEQUENCES}
+    if slabs is None:
+        slabs = read_slabs(case, indices)
     return build_from_slices(
         slabs,
         layout=card.layout,

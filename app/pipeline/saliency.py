@@ -47,15 +47,20 @@ def cividis_lut() -> np.ndarray:
 _LUT = cividis_lut()
 
 
-def maps_to_slices(cams: np.ndarray, geometry: InputGeometry) -> np.ndarray:
+def maps_to_slices(
+    cams: np.ndarray, geometry: InputGeometry, brain: np.ndarray | None = None
+) -> np.ndarray:
     """Return Grad-CAM maps (N, S, S) resampled onto the slice grid as (X, Y, N) float32 in [0, 1].
 
-    Undoes the input crop and resize; values outside the cropped square are 0.
+    Undoes the input crop and resize; values outside the cropped square are 0, and so are values
+    outside ``brain`` ((X, Y, N) boolean) when it is given.
     """
     cams = np.asarray(cams, dtype=np.float32)
     if cams.ndim == 2:
         cams = cams[None]
     out = np.stack([to_slice_geometry(c, geometry) for c in cams], axis=-1)
+    if brain is not None:
+        out *= brain.reshape(out.shape)
     return np.clip(out, 0.0, 1.0)
 
 

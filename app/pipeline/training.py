@@ -1,6 +1,6 @@
 """Train the ResNet50 classifier on a labelled CPM-RadPath-style folder; write weights + card.
 
-``python -m app.pipeline.training --data DIR --labels CSV --out models/NAME`` (also ``flask model
+``python -m app.pipeline.training --data DIR --labels CSV --out models/NAME`` (also ``flask
 train``). Steps: find the labelled cases; extract each case's input slab (max-tumour slice ±k,
 exactly as inference builds it) once, in worker processes, into memory; split by case
 (stratified) into training and validation; train with class weights, anatomy-respecting
@@ -323,7 +323,7 @@ def train(
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the training command (shared with ``flask model train``)."""
+    """Return the argument parser of the training command (shared with ``flask train``)."""
     p = argparse.ArgumentParser(
         prog="python -m app.pipeline.training",
         description="Train the ResNet50 A/O/G classifier on a CPM-RadPath-style folder.",

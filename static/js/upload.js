@@ -63,7 +63,7 @@ function refreshSlot(name) {
   const field = document.getElementById(`field-${name}`);
   field.classList.toggle('filled', Boolean(file));
   if (!file) {
-    line.textContent = 'No file chosen';
+    line.textContent = '';
     setSlotError(name, '');
     return false;
   }

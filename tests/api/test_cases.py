@@ -167,11 +167,19 @@ def test_per_page_accepts_up_to_100(api_client, case_factory):
     assert body["per_page"] == 100 and len(body["items"]) == 3
 
 
+def test_the_last_allowed_page_is_empty_not_an_error(api_client, case_factory):
+    case_factory()
+    body = api_client.get(f"{API}/cases?page=1000000&per_page=100").get_json()
+    assert body["items"] == [] and body["page"] == 1_000_000 and body["total"] == 1
+
+
 @pytest.mark.parametrize(
     ("query", "field"),
     [("page=0", "page"), ("page=-1", "page"), ("page=x", "page"), ("page=1.5", "page"),
      ("per_page=0", "per_page"), ("per_page=101", "per_page"), ("per_page=", "per_page"),
-     ("page=%C2%B2", "page"), ("perpage=10", "perpage"), ("page=1&=0", "")],
+     ("page=%C2%B2", "page"), ("perpage=10", "perpage"), ("page=1&=0", ""),
+     ("page=1000001", "page"), ("page=9223372036854775807", "page"), ("page=" + "9" * 5000, "page"),
+     ("per_page=" + "0" * 10 + "5", "per_page")],
 )
 def test_bad_pagination_is_refused(api_client, query, field):
     response = api_client.get(f"{API}/cases?{query}")
@@ -224,6 +232,7 @@ def test_files_have_their_content_types(api_client, done_case, name, mimetype):
     case = done_case()
     response = api_client.get(f"{API}/cases/{case.id}/files/{name}")
     assert response.status_code == 200 and response.mimetype == mimetype
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.get_data() == (storage.results_dir(case.id) / name).read_bytes()
 
 

@@ -38,8 +38,8 @@ def fuzzed_app(app: Flask, user, done_case) -> Iterator[Flask]:
     row.token_hash = hash_token(FUZZ_TOKEN)
     db.session.add(row)
     db.session.commit()
-    # A finished case with the document's example id: the examples phase reads, downloads and
-    # (last, as the document lists DELETE after the file route) deletes it.
+    # A finished case with the document's example id, so that the examples and coverage phases
+    # read, download and delete a real case instead of only meeting 404s.
     done_case(id=EXAMPLE_CASE_ID)
     CURRENT_APP.target = app
     yield app
