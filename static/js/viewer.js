@@ -26,11 +26,18 @@ const COLORMAPS = {
 };
 
 export const OVERLAY_STYLES = {
-  mask: { colormap: 'gl_mask', opacity: 0.6, threshold: 0.5 },
+  mask: { colormap: 'gl_mask', opacity: 0.7, threshold: 0.5 },
   heatmap: { colormap: 'gl_heat', opacity: 0.6, threshold: 0.25 },
 };
 
 const $ = (root, sel) => root.querySelector(sel);
+
+/** Layer position of a volume: the base first, then the heatmap, then the mask. */
+function zOrder(volume, overlays) {
+  if (overlays.get('mask')?.volume === volume) return 2;
+  if (overlays.get('heatmap')?.volume === volume) return 1;
+  return 0;
+}
 
 function fmt(value) {
   const abs = Math.abs(value);
@@ -130,6 +137,8 @@ export async function createViewer(panel, options = {}) {
       overlays.set(s.spec.key, s.entry);
       volumes.push(layers[i]);
     });
+    // Draw order: the heatmap below, the tumour candidate on top, so the mask stays easy to see.
+    volumes.sort((a, b) => zOrder(a, overlays) - zOrder(b, overlays));
     nv.volumes = volumes;
     nv.back = back;
     nv.overlays = volumes.slice(1);
