@@ -36,8 +36,17 @@ def canvas_image(browser) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.float32)
 
 
-def wait_rendered(browser, timeout: float = 60) -> np.ndarray:
-    """Wait until the canvas shows a picture (pixels far from uniform) and return it."""
+def wait_rendered(browser, timeout: float = 120) -> np.ndarray:
+    """Wait until the viewer says it is ready and the canvas shows a picture; return it.
+
+    Software WebGL on 2 cores is slow: the result page's three volumes take tens of seconds.
+    """
+    def settled(b):
+        state = b.find_element(By.ID, "viewer").get_attribute("data-ready")
+        return state if state in ("true", "error") else False
+
+    assert wait(browser, timeout).until(settled) == "true", "the viewer reported an error"
+
     def rendered(_):
         image = canvas_image(browser)
         return image if image.std() > 10 else False
