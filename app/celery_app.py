@@ -52,8 +52,8 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
     options = dict(settings.get("broker_transport_options", {}))
     if broker.startswith(("redis://", "rediss://")):
         options.setdefault("visibility_timeout", hard * 2 + 60)
-    elif broker.startswith("sqla+"):
-        options.setdefault("polling_interval", 0.5)
+    # The SQLite (sqla+) transport polls every second (kombu's default). Its `polling_interval`
+    # cannot be changed: that transport hands every transport option to create_engine().
     settings["broker_transport_options"] = options
     return settings
 

@@ -31,6 +31,10 @@ class IsolatedClient(FlaskClient):
         kwargs.setdefault("buffered", True)  # read and close file responses at once
         with self.application.app_context():
             response = super().open(*args, **kwargs)
+        # Werkzeug spools a large multipart body to a temporary file it never closes.
+        body = response.request.environ.get("wsgi.input") if response.request else None
+        if body is not None:
+            body.close()
         _db.session.expire_all()  # the test's session must see what the request committed
         return response
 
