@@ -156,6 +156,7 @@ def train(
     workers: int = DEFAULTS["workers"],
     max_minutes: float | None = None,
     imagenet_weights: str | Path | None = None,
+    init_from: str | Path | None = None,
     training_data: str | None = None,
     demo: bool = False,
     slice_method: str = "robust",
@@ -165,8 +166,9 @@ def train(
 
     The best epoch (lowest validation loss) is kept and saved as soon as it is reached, so an
     interrupted run still leaves a usable model. ``max_minutes`` stops training after that many
-    minutes of fitting. Raises ValueError when the data have too few cases per class, and
-    FileNotFoundError for a missing folder / CSV.
+    minutes of fitting. ``init_from`` starts from the weights of an existing model folder with the
+    same layout and image size (fine-tuning or resuming). Raises ValueError when the data have
+    too few cases per class, and FileNotFoundError for a missing folder / CSV.
     """
     from tqdm import tqdm
 
@@ -220,6 +222,12 @@ def train(
     class_weight = {int(c): float(w) for c, w in zip(present, weights, strict=True)}
 
     model = build_model(layout, image_size, dropout, imagenet_weights=imagenet_weights)
+    if init_from:
+        base = ModelCard.load(init_from)
+        if (base.layout, base.image_size, base.architecture) != (layout, image_size, "resnet50"):
+            raise ValueError(f"{init_from} is {base.layout} at {base.image_size}px; cannot start "
+                             f"a {layout} model at {image_size}px from it")
+        load_weights_f16(model, base.weights_path(init_from))
     for layer in model.layers:  # faster-settling running statistics when training from scratch
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = DEFAULTS["bn_momentum"]
@@ -313,6 +321,7 @@ def train(
         "augmentation": "left-right flip p=0.5, rotation up to ±10°, per-channel scale 0.9–1.1",
         "batchnorm_momentum": DEFAULTS["bn_momentum"],
         "imagenet_init": bool(imagenet_weights),
+        "initialised_from": str(init_from) if init_from else None,
         "seed": seed,
         "extract_seconds": round(extract_s, 1),
         "fit_seconds": round(fit_s, 1),
@@ -346,6 +355,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=DEFAULTS["workers"])
     p.add_argument("--max-minutes", type=float, help="stop fitting after this many minutes")
     p.add_argument("--imagenet-weights", type=Path, help="local ResNet50 no-top weights file")
+    p.add_argument("--init-from", type=Path, help="start from this model folder's weights")
     p.add_argument("--training-data", help="description of the training data for the card")
     p.add_argument("--demo", action="store_true", help="mark the model as a demonstration model")
     return p
@@ -360,6 +370,7 @@ def run_from_args(args: argparse.Namespace) -> ModelCard:
         val_fraction=args.val_fraction, patience=args.patience, dropout=args.dropout,
         uncertainty_k=args.uncertainty_k, seed=args.seed, workers=args.workers,
         max_minutes=args.max_minutes, imagenet_weights=args.imagenet_weights,
+        init_from=args.init_from,
         training_data=args.training_data, demo=args.demo,
     )
 

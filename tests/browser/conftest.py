@@ -80,16 +80,17 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     _flask(env, "users", "create", "doctor.two@example.org", "--password", PASSWORD)
     logs = instance / "logs"
     logs.mkdir()
-    procs = [
-        subprocess.Popen([str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"], cwd=ROOT,
-                         env=env, stdout=(logs / "web.log").open("wb"), stderr=subprocess.STDOUT,
-                         start_new_session=True),
-        subprocess.Popen([str(BIN / "celery"), "-A", "app.worker", "worker", "--pool", "prefork",
-                          "--concurrency", "1", "-Q", "inference", "-n", "browser@test",
-                          "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
-                         cwd=ROOT, env=env, stdout=(logs / "worker.log").open("wb"),
-                         stderr=subprocess.STDOUT, start_new_session=True),
-    ]
+    commands = {
+        "web": [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
+        "worker": [str(BIN / "celery"), "-A", "app.worker", "worker", "--pool", "prefork",
+                   "--concurrency", "1", "-Q", "inference", "-n", "browser@test",
+                   "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
+    }
+    procs = []
+    for name, command in commands.items():
+        with (logs / f"{name}.log").open("wb") as log:  # the child keeps its own descriptor
+            procs.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
+                                          stderr=subprocess.STDOUT, start_new_session=True))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 60
@@ -128,7 +129,8 @@ def browser(downloads) -> Iterator[webdriver.Chrome]:
         "download.prompt_for_download": False,
     })
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(60)
+    driver.set_page_load_timeout(120)
+    driver.set_script_timeout(120)  # SwiftShader rendering can keep the page busy for a while
     try:
         yield driver
     finally:

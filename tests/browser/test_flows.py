@@ -49,8 +49,8 @@ def wait_rendered(browser, timeout: float = 120) -> np.ndarray:
 
     def rendered(_):
         image = canvas_image(browser)
-        return image if image.std() > 10 else False
-    return wait(browser, timeout).until(rendered)
+        return [image] if image.std() > 10 else False
+    return wait(browser, timeout).until(rendered)[0]
 
 
 def wait_changed(browser, before: np.ndarray, what: str, timeout: float = 20) -> float:
@@ -80,7 +80,9 @@ def login(browser, server, email: str, password: str) -> None:
     browser.get(server.url + "/login")
     browser.find_element(By.ID, "email").send_keys(email)
     browser.find_element(By.ID, "password").send_keys(password)
-    browser.find_element(By.ID, "login-submit").click()
+    submit = browser.find_element(By.ID, "login-submit")
+    submit.click()
+    wait(browser).until(EC.staleness_of(submit))  # the answer page has replaced the form
 
 
 def wait_for_file(folder: Path, pattern: str, timeout: float = 20) -> Path:
