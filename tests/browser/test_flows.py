@@ -185,7 +185,8 @@ def test_invalid_upload_shows_the_slot_error_and_creates_no_case(browser, live_s
                                                                  phantom_files, tmp_path, shot):
     fake = tmp_path / "renamed_t2.nii.gz"
     buffer = io.BytesIO()
-    Image.new("RGB", (32, 32), "white").save(buffer, format="PNG")
+    noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(buffer, format="PNG")  # big enough to reach the server's check
     fake.write_bytes(buffer.getvalue())
     browser.get(live_server.url + "/cases/new")
     for seq in SEQUENCES:
