@@ -61,6 +61,25 @@ def app(tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
+def csrf_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app with CSRF protection on, as in production."""
+    app = create_app({
+        "TESTING": True,
+        "WTF_CSRF_ENABLED": True,
+        "INSTANCE_PATH": str(tmp_path / "instance"),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'csrf.sqlite'}",
+        "STORAGE_DIR": str(tmp_path / "storage"),
+        "CELERY": {"broker_url": "memory://"},
+    })
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        _db.create_all()
+        yield app
+        _db.session.remove()
+        _db.engine.dispose()
+
+
+@pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
 

@@ -6,6 +6,7 @@ import itertools
 
 from app.extensions import db
 from app.models import Case, Prediction, Role, User
+from app.pipeline.classes import CLASS_NAMES, GRADE_GROUPS
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
@@ -59,3 +60,25 @@ def make_prediction(case: Case, cls: str = "G", **extra) -> Prediction:
     db.session.add(prediction)
     db.session.commit()
     return prediction
+
+
+def make_summary(cls: str = "G", **overrides) -> dict:
+    """Return a complete analysis summary (the keys of docs/architecture.md) for class `cls`."""
+    summary = {
+        "class": cls,
+        "class_name": CLASS_NAMES[cls],
+        "grade_group": GRADE_GROUPS[cls],
+        "probabilities": {"A": 0.1, "O": 0.1, "G": 0.8},
+        "uncertainty": {"std": {"A": 0.02, "O": 0.01, "G": 0.03}, "entropy": 0.64,
+                        "slices": [6, 7, 8], "agreement": 1.0},
+        "low_confidence": False,
+        "no_lesion_found": False,
+        "slice_index": 7,
+        "slice_method": "robust",
+        "candidate_volume_ml": 12.5,
+        "model": {"name": "test-model", "version": "0", "weights_sha256": "0" * 64,
+                  "demo": True, "training_data": "synthetic phantoms"},
+        "timings": {"loading": 0.4, "classifying": 0.5, "total": 1.0},
+    }
+    summary.update(overrides)
+    return summary

@@ -16,36 +16,12 @@ from flask.testing import FlaskClient
 from app import storage
 from app.extensions import db
 from app.models import ApiToken, Case, User
-from tests.factories import make_prediction
+from tests.factories import make_prediction, make_summary
 
 API = "/api/v1"
 SEQS = ("flair", "t1", "t1ce", "t2")
 
-SUMMARY = {
-    "class": "G",
-    "class_name": "Glioblastoma, IDH-wildtype",
-    "grade_group": "WHO grade 4",
-    "probabilities": {"A": 0.1, "O": 0.1, "G": 0.8},
-    "uncertainty": {
-        "std": {"A": 0.02, "O": 0.01, "G": 0.03},
-        "entropy": 0.64,
-        "slices": [6, 7, 8],
-        "agreement": 1.0,
-    },
-    "low_confidence": False,
-    "no_lesion_found": False,
-    "slice_index": 7,
-    "slice_method": "robust",
-    "candidate_volume_ml": 12.5,
-    "model": {
-        "name": "test-model",
-        "version": "0",
-        "weights_sha256": "0" * 64,
-        "demo": True,
-        "training_data": "synthetic phantoms",
-    },
-    "timings": {"loading": 0.4, "classifying": 0.5, "total": 1.0},
-}
+SUMMARY = make_summary()
 
 
 class FreshContextApp:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from app import create_app
-from app.extensions import db
 from app.models import ApiToken, AuditEvent
 from app.models.base import utcnow
 from tests.api.conftest import API, bearer, client_with_token, issue_token
@@ -109,23 +107,6 @@ def test_api_sets_no_session_cookie(api_client):
     response = api_client.get(f"{API}/cases")
     assert "Set-Cookie" not in response.headers
     assert response.headers["Cache-Control"] == "no-store"
-
-
-@pytest.fixture
-def csrf_app(tmp_path):
-    app = create_app({
-        "TESTING": True,
-        "WTF_CSRF_ENABLED": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'csrf.sqlite'}",
-        "STORAGE_DIR": str(tmp_path / "storage"),
-        "CELERY": {"broker_url": "memory://"},
-    })
-    with app.app_context():
-        db.create_all()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_api_needs_no_csrf_token(csrf_app):

@@ -1,24 +1,5 @@
-import pytest
 
-from app import create_app
-from app.extensions import db
 from tests.factories import make_user
-
-
-@pytest.fixture
-def csrf_app(tmp_path):
-    app = create_app({
-        "TESTING": True,
-        "WTF_CSRF_ENABLED": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'csrf.sqlite'}",
-        "STORAGE_DIR": str(tmp_path / "storage"),
-    })
-    with app.app_context():
-        db.create_all()
-        yield app
-        db.session.remove()
-        db.engine.dispose()
 
 
 def test_form_post_without_token_is_rejected(csrf_app):

@@ -7,40 +7,23 @@ from html.parser import HTMLParser
 import pytest
 
 from app.models.case import Scan
-from tests.factories import make_prediction
+from tests.factories import make_prediction, make_summary
 
-FULL_SUMMARY = {
-    "class": "A",
-    "class_name": "Astrocytoma, IDH-mutant (lower-grade)",
-    "grade_group": "WHO grade 2–3 (lower-grade glioma)",
-    "probabilities": {"A": 0.5, "O": 0.3, "G": 0.2},
-    "uncertainty": {
-        "std": {"A": 0.1, "O": 0.05, "G": 0.02},
-        "entropy": 1.03,
-        "slices": [40, 41, 42],
-        "agreement": 0.67,
-    },
-    "low_confidence": True,
-    "no_lesion_found": False,
-    "slice_index": 41,
-    "slice_method": "robust",
-    "candidate_volume_ml": 23.46,
-    "model": {
-        "name": "glioma-demo",
-        "version": "1.2.0",
-        "weights_sha256": "ab" * 32,
-        "demo": True,
-        "training_data": "synthetic phantoms",
-    },
-    "timings": {"loading": 1.0, "classifying": 2.0},
-    "artefacts": {
-        "montage": "montage.png",
-        "gradcam": "gradcam.png",
-        "mask": "candidate_mask.nii.gz",
-        "heatmap": "heatmap.nii.gz",
-        "summary": "summary.json",
-    },
-}
+FULL_SUMMARY = make_summary(
+    cls="A",
+    probabilities={"A": 0.5, "O": 0.3, "G": 0.2},
+    uncertainty={"std": {"A": 0.1, "O": 0.05, "G": 0.02}, "entropy": 1.03,
+                 "slices": [40, 41, 42], "agreement": 0.67},
+    low_confidence=True,
+    slice_index=41,
+    candidate_volume_ml=23.46,
+    model={"name": "glioma-demo", "version": "1.2.0", "weights_sha256": "ab" * 32, "demo": True,
+           "training_data": "synthetic phantoms"},
+    timings={"loading": 1.0, "classifying": 2.0},
+    artefacts={"montage": "montage.png", "gradcam": "gradcam.png",
+               "mask": "candidate_mask.nii.gz", "heatmap": "heatmap.nii.gz",
+               "summary": "summary.json"},
+)
 
 
 class Page(HTMLParser):
