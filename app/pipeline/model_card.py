@@ -92,7 +92,7 @@ class ModelCard:
     dropout: float = 0.3
     gradcam_layer: str = "conv5_block3_out"
     weights_file: str = "weights.f16.npz"
-    weights_format: str = "npz-float16"
+    weights_format: str = "npz: float16 kernels (float32: stem, conv2_x, conv3_x, 1-D arrays)"
     weights_sha256: str = ""
     model_json: str | None = None
     training_data: str = ""

@@ -157,6 +157,8 @@ def train(
     max_minutes: float | None = None,
     imagenet_weights: str | Path | None = None,
     init_from: str | Path | None = None,
+    save_float32: str | Path | None = None,
+    freeze_batchnorm: bool = False,
     training_data: str | None = None,
     demo: bool = False,
     slice_method: str = "robust",
@@ -167,8 +169,9 @@ def train(
     The best epoch (lowest validation loss) is kept and saved as soon as it is reached, so an
     interrupted run still leaves a usable model. ``max_minutes`` stops training after that many
     minutes of fitting. ``init_from`` starts from the weights of an existing model folder with the
-    same layout and image size (fine-tuning or resuming). Raises ValueError when the data have
-    too few cases per class, and FileNotFoundError for a missing folder / CSV.
+    same layout and image size (fine-tuning or resuming). ``save_float32`` also writes the best
+    epoch's float32 weights there (for analysis; not part of the model folder). Raises ValueError
+    when the data have too few cases per class, and FileNotFoundError for a missing folder / CSV.
     """
     from tqdm import tqdm
 
@@ -231,6 +234,8 @@ def train(
     for layer in model.layers:  # faster-settling running statistics when training from scratch
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = DEFAULTS["bn_momentum"]
+            if freeze_batchnorm:  # fine-tuning: keep the statistics (inference mode in Keras 3)
+                layer.trainable = False
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate),
         loss="sparse_categorical_crossentropy",
@@ -279,12 +284,15 @@ def train(
         epochs=epochs,
         class_weight=class_weight,
         callbacks=callbacks,
+        shuffle=False,  # the dataset reshuffles itself every epoch
         verbose=verbose,
     )
     fit_s = time.perf_counter() - t1
     if "best_f32" not in state:
         save_weights_f16(model, weights_path)
         state["best_f32"] = [w.numpy() for w in model.weights]
+    if save_float32:
+        np.savez(save_float32, *state["best_f32"])
 
     # float16 storage error: the best epoch's float32 weights against the float16 file.
     for var, value in zip(model.weights, state["best_f32"], strict=True):
@@ -322,6 +330,7 @@ def train(
         "batchnorm_momentum": DEFAULTS["bn_momentum"],
         "imagenet_init": bool(imagenet_weights),
         "initialised_from": str(init_from) if init_from else None,
+        "batchnorm_frozen": freeze_batchnorm,
         "seed": seed,
         "extract_seconds": round(extract_s, 1),
         "fit_seconds": round(fit_s, 1),
@@ -356,6 +365,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-minutes", type=float, help="stop fitting after this many minutes")
     p.add_argument("--imagenet-weights", type=Path, help="local ResNet50 no-top weights file")
     p.add_argument("--init-from", type=Path, help="start from this model folder's weights")
+    p.add_argument("--save-float32", type=Path, help="also save float32 weights here (.npz)")
+    p.add_argument("--freeze-batchnorm", action="store_true", help="keep batch-norm statistics")
     p.add_argument("--training-data", help="description of the training data for the card")
     p.add_argument("--demo", action="store_true", help="mark the model as a demonstration model")
     return p
@@ -370,7 +381,8 @@ def run_from_args(args: argparse.Namespace) -> ModelCard:
         val_fraction=args.val_fraction, patience=args.patience, dropout=args.dropout,
         uncertainty_k=args.uncertainty_k, seed=args.seed, workers=args.workers,
         max_minutes=args.max_minutes, imagenet_weights=args.imagenet_weights,
-        init_from=args.init_from,
+        init_from=args.init_from, save_float32=args.save_float32,
+        freeze_batchnorm=args.freeze_batchnorm,
         training_data=args.training_data, demo=args.demo,
     )
 
