@@ -166,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, a, b in rows:
         ratio = f"{b / a:.2f}×" if b else ""
         print(f"| {name} | {a:.3f} | {'' if b is None else f'{b:.3f}'} | {ratio} |")
-    print(f"\nfirst case after load ({t_load:.2f} s) + warm_up ({t_warm:.2f} s): {first:.3f} s total")
+    print(f"\nfirst case after load ({t_load:.2f} s) + warm_up ({t_warm:.2f} s): "
+          f"{first:.3f} s total")
     print(f"baseline first call (incl. tracing model.predict): {first_base:.3f} s")
     print(f"CPU time per case (process, all threads): ours {report['ours_cpu_median_s']:.3f} s, "
           f"baseline {report['baseline_cpu_median_s']:.3f} s")
