@@ -39,37 +39,16 @@ class IsolatedClient(FlaskClient):
         return response
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
-    """A fresh app with its own instance folder, SQLite database and in-memory broker."""
+def _test_app(tmp_path: Path, **overrides: object) -> Iterator[Flask]:
+    """Yield a fresh app (own instance folder, SQLite file, in-memory broker) with tables."""
     instance = tmp_path / "instance"
-    app = create_app(
-        {
-            **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
-            "INSTANCE_PATH": str(instance),
-            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'test.sqlite'}",
-            "STORAGE_DIR": str(tmp_path / "storage"),
-            "CELERY": {"broker_url": "memory://"},
-        }
-    )
-    app.test_client_class = IsolatedClient
-    with app.app_context():
-        _db.create_all()
-        yield app
-        _db.session.remove()
-        _db.engine.dispose()
-
-
-@pytest.fixture
-def csrf_app(tmp_path: Path) -> Iterator[Flask]:
-    """An app with CSRF protection on, as in production."""
     app = create_app({
-        "TESTING": True,
-        "WTF_CSRF_ENABLED": True,
-        "INSTANCE_PATH": str(tmp_path / "instance"),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'csrf.sqlite'}",
+        **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
+        "INSTANCE_PATH": str(instance),
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'test.sqlite'}",
         "STORAGE_DIR": str(tmp_path / "storage"),
         "CELERY": {"broker_url": "memory://"},
+        **overrides,
     })
     app.test_client_class = IsolatedClient
     with app.app_context():
@@ -77,6 +56,18 @@ def csrf_app(tmp_path: Path) -> Iterator[Flask]:
         yield app
         _db.session.remove()
         _db.engine.dispose()
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[Flask]:
+    """A fresh app with CSRF off (forms are posted without tokens in most tests)."""
+    yield from _test_app(tmp_path)
+
+
+@pytest.fixture
+def csrf_app(tmp_path: Path) -> Iterator[Flask]:
+    """An app with CSRF protection on, as in production."""
+    yield from _test_app(tmp_path, WTF_CSRF_ENABLED=True)
 
 
 @pytest.fixture
