@@ -14,6 +14,7 @@ from flask import url_for
 
 from app import storage
 from app.models import Case, CaseStatus, Prediction
+from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN  # noqa: F401 (re-exported)
 from app.pipeline.artefacts import ARTEFACTS
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
 
@@ -22,8 +23,6 @@ DISCLAIMER = (
     "how GliomaLens works and say nothing about a real patient."
 )
 # The same rule as the upload page's pseudonym field (app/cases/forms.py).
-PSEUDONYM_PATTERN = r"^[\w .\-]*$"
-PSEUDONYM_MAX_LENGTH = 64
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
 MAX_PAGE = 1_000_000

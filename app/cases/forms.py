@@ -5,6 +5,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import StringField, SubmitField
 from wtforms.validators import Length, Optional, Regexp
 
+from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
 from app.pipeline.sequences import SEQUENCE_LABELS
 
 
@@ -24,8 +25,8 @@ class UploadForm(FlaskForm):
         "Patient pseudonym (optional, no real names)",
         validators=[
             Optional(),
-            Length(max=64),
-            Regexp(r"^[\w .\-]*$", message="Use letters, digits, spaces, dots, dashes only."),
+            Length(max=PSEUDONYM_MAX_LENGTH),
+            Regexp(PSEUDONYM_PATTERN, message="Use letters, digits, spaces, dots, dashes only."),
         ],
     )
     submit = SubmitField("Upload and analyse")

@@ -13,6 +13,10 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from app.extensions import db
 from app.models.base import utcnow
 
+# What a patient pseudonym may contain: checked by the upload form and the API alike.
+PSEUDONYM_MAX_LENGTH = 64
+PSEUDONYM_PATTERN = r"^[\w .\-]*$"
+
 
 class CaseStatus(enum.StrEnum):
     """The states of a case; the single source of truth for them."""
@@ -35,7 +39,7 @@ class Case(db.Model):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_case_id)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
-    pseudonym: Mapped[str | None] = mapped_column(String(64))
+    pseudonym: Mapped[str | None] = mapped_column(String(PSEUDONYM_MAX_LENGTH))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
