@@ -20,7 +20,7 @@ import numpy as np
 
 from app.pipeline.classes import CLASSES
 from app.pipeline.dataset import extract_cases, labelled_cases
-from app.pipeline.model_card import ModelCard
+from app.pipeline.model_card import CardError, ModelCard
 from app.pipeline.training import case_metrics
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ def evaluate(
     write_card: bool = False,
     workers: int = 2,
     data_description: str | None = None,
+    float32_reference: str | Path | None = None,
 ) -> dict[str, Any]:
     """Return the metrics dict of the model in ``model_dir`` on the labelled cases of ``data_dir``.
 
@@ -43,6 +44,11 @@ def evaluate(
     confusion matrix as PNG when ``confusion_png`` is given; with ``write_card`` stores the metrics
     in the card under ``metrics["evaluation"]`` (dated in the metrics). ValueError when no
     labelled case is found; CardError for a broken model folder.
+
+    ``float32_reference`` names the float32 weights the model was trained to (``flask train
+    --save-float32``); the largest per-slice class-probability difference between them and the
+    model's stored weights is then reported as ``float16_max_abs_prob_diff``. CardError when
+    that file does not match the model.
     """
     from tqdm import tqdm
 
@@ -52,6 +58,8 @@ def evaluate(
     card = classifier.card
     items = labelled_cases(data_dir, labels_csv)
     y_true, y_pred, low = [], [], 0
+    reference = _reference_model(classifier.model, float32_reference) if float32_reference else None
+    f16_diff = 0.0
     with tqdm(total=len(items), unit="case", desc="evaluate", file=sys.stderr) as bar:
         for case in extract_cases(
             items, card, workers=workers, progress=lambda d, t: bar.update(d - bar.n)
@@ -62,9 +70,15 @@ def evaluate(
             y_true.append(CLASSES.index(case.label))
             y_pred.append(CLASSES.index(result["class"]))
             low += int(result["low_confidence"])
+            if reference is not None:
+                stored = classifier.model(case.batch, training=False).numpy()
+                exact = reference(case.batch, training=False).numpy()
+                f16_diff = max(f16_diff, float(np.abs(stored - exact).max()))
     metrics = case_metrics(y_true, y_pred, len(CLASSES))
     metrics["low_confidence_cases"] = low
     metrics["skipped"] = len(items) - len(y_true)
+    if reference is not None:
+        metrics["float16_max_abs_prob_diff"] = f16_diff
     metrics["data"] = data_description or f"{len(items)} labelled cases in {Path(data_dir).name}"
     metrics["date"] = datetime.now(UTC).isoformat(timespec="seconds")
     if confusion_png:
@@ -74,6 +88,27 @@ def evaluate(
         card.metrics["evaluation"] = metrics
         card.save(model_dir)
     return metrics
+
+
+def _reference_model(model: Any, weights_npz: str | Path) -> Any:
+    """Return a copy of ``model`` holding the float32 weights of ``weights_npz`` (np.savez order).
+
+    CardError when the file holds a different number of arrays or any shape differs.
+    """
+    import keras
+
+    reference = keras.models.clone_model(model)
+    with np.load(weights_npz, allow_pickle=False) as npz:
+        arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    if len(arrays) != len(reference.weights):
+        raise CardError(f"{weights_npz}: {len(arrays)} arrays, the model has "
+                        f"{len(reference.weights)} weights")
+    for i, (var, value) in enumerate(zip(reference.weights, arrays, strict=True)):
+        if tuple(value.shape) != tuple(var.shape):
+            raise CardError(f"{weights_npz}: array {i} has shape {value.shape}, "
+                            f"the model wants {tuple(var.shape)}")
+        var.assign(value.astype(np.float32))
+    return reference
 
 
 class _Found:
@@ -95,6 +130,9 @@ def format_metrics(metrics: dict[str, Any]) -> str:
     ]
     for cls, row in metrics["per_class"].items():
         lines.append(f"{cls:<6} {row['precision']:9.3f} {row['recall']:7.3f} {row['support']:8d}")
+    if "float16_max_abs_prob_diff" in metrics:
+        lines.append(f"float16 storage, max |Δprob| vs float32: "
+                     f"{metrics['float16_max_abs_prob_diff']:.2e}")
     lines.append("confusion (rows true A/O/G, columns predicted A/O/G):")
     lines += ["  " + " ".join(f"{v:4d}" for v in row) for row in metrics["confusion"]]
     return "\n".join(lines)
@@ -143,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--write-card", action="store_true", help="store the metrics in the card")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--data-description", help="description of the data for the card")
+    p.add_argument("--float32-reference", type=Path,
+                   help="float32 weights (.npz from train --save-float32) to measure the "
+                        "stored weights' probability error against")
     return p
 
 
@@ -152,6 +193,7 @@ def run_from_args(args: argparse.Namespace, stream: Any = None) -> dict[str, Any
     metrics = evaluate(
         args.model, args.data, args.labels, confusion_png=args.confusion_png,
         write_card=args.write_card, workers=args.workers, data_description=args.data_description,
+        float32_reference=args.float32_reference,
     )
     stream.write(format_metrics(metrics) + "\n")
     return metrics

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import csv
 
+import numpy as np
 import pytest
 
 from app.pipeline import evaluation
 from app.pipeline.dataset import find_cases, read_labels
-from app.pipeline.model_card import ModelCard
+from app.pipeline.model_card import CardError, ModelCard
 from app.pipeline.training import main as train_main
 from app.pipeline.training import split_cases
 
@@ -52,7 +53,8 @@ def test_train_then_evaluate(tiny_dataset, tmp_path):
     out = tmp_path / "model"
     code = train_main(["--data", str(root), "--labels", str(labels), "--out", str(out),
                        "--image-size", "32", "--epochs", "1", "--val-fraction", "0.5",
-                       "--workers", "1", "--uncertainty-k", "1"])
+                       "--workers", "1", "--uncertainty-k", "1",
+                       "--save-float32", str(tmp_path / "f32.npz")])
     assert code == 0
     card = ModelCard.load(out)
     assert card.image_size == 32 and card.n_slices == 3
@@ -63,3 +65,17 @@ def test_train_then_evaluate(tiny_dataset, tmp_path):
     assert metrics["n"] == 6 and png.stat().st_size > 0
     assert ModelCard.load(out).metrics["evaluation"]["n"] == 6
     assert "balanced accuracy" in evaluation.format_metrics(metrics)
+    assert "float16_max_abs_prob_diff" not in metrics
+
+    measured = evaluation.evaluate(out, root, labels, workers=1,
+                                   float32_reference=tmp_path / "f32.npz")
+    assert 0 < measured["float16_max_abs_prob_diff"] < 1e-3
+    assert "max |Δprob| vs float32" in evaluation.format_metrics(measured)
+
+
+def test_float32_reference_must_match_the_model(tiny_dataset, tiny_model_dir, tmp_path):
+    root, labels = tiny_dataset
+    wrong = tmp_path / "wrong.npz"
+    np.savez(wrong, np.zeros((3, 3)))
+    with pytest.raises(CardError, match="1 arrays, the model has"):
+        evaluation.evaluate(tiny_model_dir, root, labels, workers=1, float32_reference=wrong)
