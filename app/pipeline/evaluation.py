@@ -33,6 +33,7 @@ def evaluate(
     *,
     confusion_png: str | Path | None = None,
     write_card: bool = False,
+    card_key: str = "evaluation",
     workers: int = 2,
     data_description: str | None = None,
     float32_reference: str | Path | None = None,
@@ -42,7 +43,8 @@ def evaluate(
     Keys: n, f1_micro, kappa, balanced_accuracy, per_class {A,O,G: precision, recall, support},
     confusion (rows true, columns predicted), low_confidence_cases, skipped, data, date. Saves the
     confusion matrix as PNG when ``confusion_png`` is given; with ``write_card`` stores the metrics
-    in the card under ``metrics["evaluation"]`` (dated in the metrics). ValueError when no
+    in the card under ``metrics[card_key]`` (dated in the metrics; the key ``evaluation`` is the
+    one the UI and README quote, other keys hold further test sets). ValueError when no
     labelled case is found; CardError for a broken model folder.
 
     ``float32_reference`` names the float32 weights the model was trained to (``flask train
@@ -85,7 +87,7 @@ def evaluate(
         write_confusion_png(np.asarray(metrics["confusion"]), confusion_png)
     if write_card:
         card = ModelCard.load(model_dir)
-        card.metrics["evaluation"] = metrics
+        card.metrics[card_key] = metrics
         card.save(model_dir)
     return metrics
 
@@ -179,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", required=True, type=Path, help="labels CSV (CPM-RadPath columns)")
     p.add_argument("--confusion-png", type=Path, help="where to save the confusion matrix PNG")
     p.add_argument("--write-card", action="store_true", help="store the metrics in the card")
+    p.add_argument("--card-key", default="evaluation",
+                   help="key under the card's metrics for --write-card (default: evaluation)")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--data-description", help="description of the data for the card")
     p.add_argument("--float32-reference", type=Path,
@@ -192,8 +196,8 @@ def run_from_args(args: argparse.Namespace, stream: Any = None) -> dict[str, Any
     stream = stream or sys.stdout
     metrics = evaluate(
         args.model, args.data, args.labels, confusion_png=args.confusion_png,
-        write_card=args.write_card, workers=args.workers, data_description=args.data_description,
-        float32_reference=args.float32_reference,
+        write_card=args.write_card, card_key=args.card_key, workers=args.workers,
+        data_description=args.data_description, float32_reference=args.float32_reference,
     )
     stream.write(format_metrics(metrics) + "\n")
     return metrics

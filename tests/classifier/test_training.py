@@ -62,8 +62,10 @@ def test_train_then_evaluate(tiny_dataset, tmp_path):
     assert card.float16_max_abs_prob_diff < 1e-3
     png = tmp_path / "cm.png"
     metrics = evaluation.evaluate(out, root, labels, confusion_png=png, write_card=True, workers=1)
+    evaluation.evaluate(out, root, labels, write_card=True, card_key="evaluation_other", workers=1)
     assert metrics["n"] == 6 and png.stat().st_size > 0
-    assert ModelCard.load(out).metrics["evaluation"]["n"] == 6
+    stored = ModelCard.load(out).metrics
+    assert stored["evaluation"]["n"] == 6 and stored["evaluation_other"]["n"] == 6
     assert "balanced accuracy" in evaluation.format_metrics(metrics)
     assert "float16_max_abs_prob_diff" not in metrics
 
