@@ -113,7 +113,7 @@ def save_weights_f16(
     Mostly float16: the kernels of ResNet50's conv4_x, conv5_x and the dense layer (93% of the
     parameters). Kept float32: one-dimensional arrays (biases, batch-norm statistics; 0.2 MB) and
     the kernels whose names start with ``float32_prefixes`` (stem, conv2_x, conv3_x: 1.4 M
-    parameters). On the demo model, rounding those moved class probabilities by up to 1.3e-3,
+    parameters). On demo model 1.0, rounding those moved class probabilities by up to 1.3e-3,
     3.1e-3 and 0.6e-3 respectively, rounding conv4_x / conv5_x / dense by under 2e-4. The file
     stays under 50 MB. Names and shapes are stored too, so loading can refuse a mismatched
     architecture. Written to a temp file and renamed: a crash never leaves a half-written file.
