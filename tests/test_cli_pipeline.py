@@ -28,3 +28,15 @@ def test_every_pipeline_command_has_help(runner, name):
 def test_bad_arguments_exit_non_zero(runner):
     result = runner.invoke(args=["phantoms", "--n", "2"])  # --out is required
     assert result.exit_code != 0
+
+
+@pytest.mark.parametrize("name, args, message", [
+    ("evaluate", ["--model", "{tmp}/none", "--data", "{tmp}", "--labels", "{tmp}/l.csv"],
+     "no model card at"),
+    ("train", ["--data", "{tmp}/none", "--labels", "{tmp}/l.csv", "--out", "{tmp}/m"], "none"),
+])
+def test_bad_paths_get_one_clear_line(runner, tmp_path, name, args, message):
+    result = runner.invoke(args=[name, *(a.format(tmp=tmp_path) for a in args)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and message in result.output
+    assert "Traceback" not in result.output

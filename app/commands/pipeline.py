@@ -30,7 +30,10 @@ def _make_command(name: str, module: str, help_text: str) -> click.Command:
     )
     @click.argument("args", nargs=-1, type=click.UNPROCESSED)
     def command(args: tuple[str, ...]) -> None:
-        status = importlib.import_module(module).main(list(args))
+        try:
+            status = importlib.import_module(module).main(list(args))
+        except (ValueError, FileNotFoundError) as exc:  # the user's data or paths, not our bugs
+            raise click.ClickException(str(exc)) from exc
         if status:
             raise SystemExit(status)
 
