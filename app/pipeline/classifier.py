@@ -102,6 +102,9 @@ def _load_imagenet(model: keras.Model, path: Path, image_size: int) -> None:
 FLOAT32_PREFIXES: tuple[str, ...] = ("conv1_", "conv2_", "conv3_")
 """Kernels kept in float32: ResNet50's stem and first two stages (measured most sensitive)."""
 
+EVERY_LAYER: tuple[str, ...] = ("",)
+"""``float32_prefixes`` that keeps every array float32 (a full-precision file, same format)."""
+
 
 def save_weights_f16(
     model: keras.Model,

@@ -20,7 +20,7 @@ import numpy as np
 
 from app.pipeline.classes import CLASSES
 from app.pipeline.dataset import extract_cases, labelled_cases
-from app.pipeline.model_card import CardError, ModelCard
+from app.pipeline.model_card import ModelCard
 from app.pipeline.training import case_metrics
 
 log = logging.getLogger(__name__)
@@ -93,23 +93,17 @@ def evaluate(
 
 
 def _reference_model(model: Any, weights_npz: str | Path) -> Any:
-    """Return a copy of ``model`` holding the float32 weights of ``weights_npz`` (np.savez order).
+    """Return a copy of ``model`` holding the float32 weights of ``weights_npz``.
 
-    CardError when the file holds a different number of arrays or any shape differs.
+    The file is one written by ``flask train --save-float32`` (the float16 file format with every
+    array kept float32). CardError when it does not match the model.
     """
     import keras
 
+    from app.pipeline.classifier import load_weights_f16
+
     reference = keras.models.clone_model(model)
-    with np.load(weights_npz, allow_pickle=False) as npz:
-        arrays = [npz[f"arr_{i}"] for i in range(len(npz.files))]
-    if len(arrays) != len(reference.weights):
-        raise CardError(f"{weights_npz}: {len(arrays)} arrays, the model has "
-                        f"{len(reference.weights)} weights")
-    for i, (var, value) in enumerate(zip(reference.weights, arrays, strict=True)):
-        if tuple(value.shape) != tuple(var.shape):
-            raise CardError(f"{weights_npz}: array {i} has shape {value.shape}, "
-                            f"the model wants {tuple(var.shape)}")
-        var.assign(value.astype(np.float32))
+    load_weights_f16(reference, weights_npz)
     return reference
 
 

@@ -217,7 +217,12 @@ def train(
     tf = tf_runtime.configure()
     import keras
 
-    from app.pipeline.classifier import build_model, load_weights_f16, save_weights_f16
+    from app.pipeline.classifier import (
+        EVERY_LAYER,
+        build_model,
+        load_weights_f16,
+        save_weights_f16,
+    )
 
     keras.utils.set_random_seed(seed)
     present = np.unique(y_train)
@@ -291,12 +296,11 @@ def train(
     if "best_f32" not in state:
         save_weights_f16(model, weights_path)
         state["best_f32"] = [w.numpy() for w in model.weights]
-    if save_float32:
-        np.savez(save_float32, *state["best_f32"])
-
     # float16 storage error: the best epoch's float32 weights against the float16 file.
     for var, value in zip(model.weights, state["best_f32"], strict=True):
         var.assign(value)
+    if save_float32:
+        save_weights_f16(model, save_float32, float32_prefixes=EVERY_LAYER)
     probs32 = model.predict(x_val, batch_size=32, verbose=0)
     load_weights_f16(model, weights_path)
     probs16 = model.predict(x_val, batch_size=32, verbose=0)

@@ -78,6 +78,6 @@ def test_train_then_evaluate(tiny_dataset, tmp_path):
 def test_float32_reference_must_match_the_model(tiny_dataset, tiny_model_dir, tmp_path):
     root, labels = tiny_dataset
     wrong = tmp_path / "wrong.npz"
-    np.savez(wrong, np.zeros((3, 3)))
-    with pytest.raises(CardError, match="1 arrays, the model has"):
+    np.savez(wrong, w0000=np.zeros((3, 3)))
+    with pytest.raises(CardError, match="1 weight arrays, the model has"):
         evaluation.evaluate(tiny_model_dir, root, labels, workers=1, float32_reference=wrong)
