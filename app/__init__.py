@@ -1,6 +1,6 @@
 """GliomaLens: the Flask application factory.
 
-The web tier never imports TensorFlow: the classifier runs in the Celery worker (app/worker.py).
+The web tier never imports TensorFlow: the models run in the Celery worker (app/worker/).
 """
 
 from __future__ import annotations
@@ -122,6 +122,6 @@ def register_commands(app: Flask) -> None:
 
 def register_celery(app: Flask) -> None:
     """Create the Celery app bound to this Flask app (no broker connection is opened here)."""
-    from app.celery_app import celery_init_app
+    from app.worker.celery_app import celery_init_app
 
     celery_init_app(app)

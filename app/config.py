@@ -65,6 +65,8 @@ class Config:
         # Worker limits (seconds): soft raises inside the task, hard kills the child process.
         self.TASK_SOFT_TIME_LIMIT = int(env.get("TASK_SOFT_TIME_LIMIT") or 300)
         self.TASK_HARD_TIME_LIMIT = int(env.get("TASK_HARD_TIME_LIMIT") or 360)
+        # Seconds between a worker's recovery sweeps (and heartbeats); see app/worker/recovery.py.
+        self.RECOVERY_SWEEP_SECONDS = float(env.get("RECOVERY_SWEEP_SECONDS") or 30)
         broker = env.get("CELERY_BROKER_URL") or f"sqla+sqlite:///{instance / 'broker.sqlite'}"
         self.CELERY = {
             "broker_url": broker,

@@ -135,7 +135,7 @@ def workers() -> str:
     from sqlalchemy import func
 
     from app.models import Case, CaseStatus
-    from app.workers_registry import online_workers
+    from app.worker.registry import online_workers
 
     counts = dict(db.session.execute(
         select(Case.status, func.count()).group_by(Case.status)

@@ -29,7 +29,7 @@ from app.cases.results import artefact_path
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.extensions import db
 from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
-from app.queueing import enqueue_case
+from app.worker.queueing import enqueue_case
 
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 

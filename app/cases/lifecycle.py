@@ -5,23 +5,16 @@ from __future__ import annotations
 from app import storage
 from app.audit import audit
 from app.extensions import db
-from app.models import Case, CaseStatus
-from app.queueing import enqueue_case
+from app.models import Case
+from app.worker.state import Requeue, requeue
 
 
 def rerun_case(case: Case, user_id: int) -> bool:
     """Queue a finished case again and commit; returns False (and changes nothing) while it runs."""
     if not case.is_finished:
         return False
-    case.status = CaseStatus.QUEUED.value
-    case.stage = "queued"
-    case.percent = 0
-    case.error_message = None
-    case.attempts = 0
     audit("case_rerun", user_id=user_id, case_id=case.id)
-    enqueue_case(case)
-    db.session.commit()
-    return True
+    return requeue(case.id, fresh_start=True) is Requeue.QUEUED
 
 
 def delete_case(case: Case, user_id: int) -> None:

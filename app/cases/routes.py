@@ -26,7 +26,7 @@ from app.cases.results import artefact_path, result_view, scan_file
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.extensions import db
 from app.pipeline.sequences import SEQUENCES
-from app.queueing import enqueue_case
+from app.worker.queueing import enqueue_case
 
 log = logging.getLogger(__name__)
 CASES_PER_PAGE = 25

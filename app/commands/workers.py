@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from app.workers_registry import online_workers
+from app.worker.registry import online_workers
 
 
 @click.command("workers")

@@ -22,7 +22,6 @@ class WorkerStatus(db.Model):
     model_name: Mapped[str | None] = mapped_column(String(120))
     model_version: Mapped[str | None] = mapped_column(String(40))
     weights_sha256: Mapped[str | None] = mapped_column(String(64))
-    current_case: Mapped[str | None] = mapped_column(String(32))
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     cases_done: Mapped[int] = mapped_column(Integer, default=0)

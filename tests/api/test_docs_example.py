@@ -13,9 +13,9 @@ import pytest
 from flask import Flask
 from sqlalchemy import select
 
-from app.cases.progress import fail_case, finish_case
 from app.extensions import db
 from app.models import Case
+from app.worker.state import fail_case, finish_case
 from tests.api.conftest import API, SUMMARY, FreshContextApp
 from tests.conftest import write_nifti
 

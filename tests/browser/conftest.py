@@ -82,7 +82,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     logs.mkdir()
     commands = {
         "web": [str(BIN / "gunicorn"), "-c", "gunicorn.conf.py", "wsgi:app"],
-        "worker": [str(BIN / "celery"), "-A", "app.worker", "worker", "--pool", "prefork",
+        "worker": [str(BIN / "celery"), "-A", "app.celery_worker", "worker", "--pool", "prefork",
                    "--concurrency", "1", "-Q", "inference", "-n", "browser@test",
                    "--loglevel", "INFO", "--without-gossip", "--without-mingle"],
     }

@@ -83,10 +83,10 @@ class Stack:
         return env
 
     def start_worker(self, name: str) -> subprocess.Popen:
-        """Start `celery -A app.worker worker` as node `name@test` in its own process group."""
+        """Start `celery -A app.celery_worker worker` as node `name@test`, in its own group."""
         log = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [CELERY, "-A", "app.worker", "worker", "--pool", "prefork", "--concurrency", "1",
+            [CELERY, "-A", "app.celery_worker", "worker", "--pool", "prefork", "--concurrency", "1",
              "-Q", "inference", "-n", f"{name}@test", "--loglevel", "INFO",
              "--without-gossip", "--without-mingle"],
             cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,

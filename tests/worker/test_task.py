@@ -1,20 +1,21 @@
-"""The analyse task and the recovery sweep, called in-process with a stand-in pipeline."""
+"""The analyse task and the recovery sweep, called in-process with a stand-in analysis."""
 
-import sys
 import types
 from datetime import timedelta
 
+import celery.app.autoretry
 import pytest
 from celery.exceptions import SoftTimeLimitExceeded
+from celery.utils.nodenames import gethostname
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from app import tasks
-from app.cases.progress import MAX_ATTEMPTS
 from app.models import Case, Prediction
 from app.models.base import utcnow
 from app.pipeline.errors import InvalidInputError
-from app.recovery import purge_consumed_broker_rows, sweep
+from app.worker import tasks
+from app.worker.recovery import purge_consumed_broker_rows, sweep
+from app.worker.state import MAX_ATTEMPTS
 from tests.cases.test_upload import form_data
 
 SUMMARY = {
@@ -36,24 +37,41 @@ def stored_case(logged_in_client, db, nifti_case):
 
 @pytest.fixture
 def pipeline(monkeypatch):
-    """Replace the TensorFlow pipeline by a stand-in whose behaviour each test sets."""
-    calls = []
-    behaviour = {"raise": None}
+    """Replace the TensorFlow analysis by a stand-in whose behaviour each test sets.
 
-    def analyse_case(paths, out_dir, classifier, progress=None):
+    `behaviour["raise"]` is raised by every call; `behaviour["raise_times"]` limits how many.
+    """
+    calls = []
+    behaviour = {"raise": None, "raise_times": None}
+
+    def run_analysis(paths, out_dir, progress):
         calls.append((paths, out_dir))
         assert sorted(paths) == ["flair", "t1", "t1ce", "t2"]
         assert all(p.is_file() for p in paths.values())
         for stage, pct in (("loading", 10), ("locating tumour slice", 30), ("classifying", 60)):
             progress(stage, pct)
         if behaviour["raise"] is not None:
-            raise behaviour["raise"]
+            if behaviour["raise_times"] is None or len(calls) <= behaviour["raise_times"]:
+                raise behaviour["raise"]
         return dict(SUMMARY)
 
-    module = types.SimpleNamespace(analyse_case=analyse_case)
-    monkeypatch.setitem(sys.modules, "app.pipeline.analysis", module)
-    monkeypatch.setattr(tasks, "load_classifier", lambda: object())
+    monkeypatch.setattr(tasks, "run_analysis", run_analysis)
     return types.SimpleNamespace(calls=calls, behaviour=behaviour)
+
+
+@pytest.fixture
+def backoffs(monkeypatch):
+    """Record every countdown Celery's autoretry computes (and the settings it used)."""
+    seen = []
+    compute = celery.app.autoretry.get_exponential_backoff_interval
+
+    def spy(**kwargs):
+        countdown = compute(**kwargs)
+        seen.append((kwargs, countdown))
+        return countdown
+
+    monkeypatch.setattr(celery.app.autoretry, "get_exponential_backoff_interval", spy)
+    return seen
 
 
 def switch_broker(celery, url):
@@ -107,12 +125,56 @@ def test_soft_time_limit_fails_the_case_clearly(stored_case, pipeline, db, app):
     assert f"{app.config['TASK_SOFT_TIME_LIMIT']} s limit" in stored_case.error_message
 
 
+LOCKED = OperationalError("UPDATE", {}, Exception("database is locked"))
+
+
 def test_transient_database_error_releases_the_case_for_retry(stored_case, pipeline, db):
-    pipeline.behaviour["raise"] = OperationalError("UPDATE", {}, Exception("database is locked"))
+    pipeline.behaviour["raise"] = LOCKED
     with pytest.raises(OperationalError):  # called directly, Celery's retry re-raises
         tasks.analyse_case(stored_case.id)
     db.session.refresh(stored_case)
-    assert stored_case.status == "queued"
+    assert (stored_case.status, stored_case.worker, stored_case.attempts) == ("queued", None, 1)
+    assert stored_case.enqueued_at is not None  # Celery's retry is its message: no resend
+
+
+def test_transient_database_error_is_retried_by_celery_with_backoff(
+        stored_case, pipeline, backoffs, db):
+    pipeline.behaviour.update({"raise": LOCKED, "raise_times": 1})
+    result = tasks.analyse_case.apply(args=[stored_case.id])
+    assert result.get() == "done"
+    assert len(pipeline.calls) == 2
+    [(settings, countdown)] = backoffs
+    assert settings == {"factor": 5, "retries": 0, "maximum": 120, "full_jitter": True}
+    assert 0 <= countdown <= 5
+    db.session.refresh(stored_case)
+    assert stored_case.status == "done" and stored_case.attempts == 2
+
+
+def test_transient_errors_stop_at_the_attempt_cap_with_a_clear_message(
+        stored_case, pipeline, backoffs, db):
+    pipeline.behaviour["raise"] = LOCKED
+    result = tasks.analyse_case.apply(args=[stored_case.id])
+    assert result.get() == "failed"
+    assert len(pipeline.calls) == MAX_ATTEMPTS
+    assert [settings["retries"] for settings, _ in backoffs] == list(range(MAX_ATTEMPTS - 1))
+    assert all(0 <= countdown <= min(120, 5 * 2**settings["retries"])
+               for settings, countdown in backoffs)
+    db.session.refresh(stored_case)
+    assert stored_case.status == "failed" and stored_case.attempts == MAX_ATTEMPTS
+    assert f"attempted {MAX_ATTEMPTS} times" in stored_case.error_message
+    assert "Re-run the case" in stored_case.error_message
+
+
+def test_redelivered_message_for_a_case_out_of_attempts_fails_it(stored_case, pipeline, db):
+    # Its worker's pool child died mid-case: the broker hands the message to the same node.
+    stored_case.status, stored_case.worker = "running", gethostname()  # apply()'s node name
+    stored_case.attempts = MAX_ATTEMPTS
+    db.session.commit()
+    assert tasks.analyse_case.apply(args=[stored_case.id]).get() == "failed"
+    assert pipeline.calls == []
+    db.session.refresh(stored_case)
+    assert stored_case.status == "failed"
+    assert f"attempted {MAX_ATTEMPTS} times" in stored_case.error_message
 
 
 def test_case_running_on_another_live_worker_is_not_taken(stored_case, pipeline, db):
@@ -135,8 +197,9 @@ def test_sweep_requeues_stale_and_restarted_workers_cases(case_factory, db, app)
     for case in (stale, mine, busy):
         db.session.refresh(case)
     assert (stale.status, mine.status, busy.status) == ("queued", "queued", "running")
-    assert report.requeued == 2 and report.resent == 2
-    assert stale.enqueued_at is not None
+    assert report.requeued == 2 and report.resent == 0  # requeue sent them itself
+    assert stale.enqueued_at is not None and mine.enqueued_at is not None
+    assert (stale.worker, stale.attempts) == (None, 1)
 
 
 def test_sweep_gives_up_after_max_attempts(case_factory, db, app):
@@ -145,7 +208,8 @@ def test_sweep_gives_up_after_max_attempts(case_factory, db, app):
                         attempts=MAX_ATTEMPTS)
     assert sweep().failed == 1
     db.session.refresh(case)
-    assert case.status == "failed" and "interrupted" in case.error_message
+    assert case.status == "failed"
+    assert f"attempted {MAX_ATTEMPTS} times" in case.error_message
 
 
 def test_upload_while_broker_is_down_keeps_the_case_queued_until_it_returns(

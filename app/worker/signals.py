@@ -1,8 +1,9 @@
-"""What a worker does around its tasks: load the model in each child, sweep, heartbeat.
+"""What a worker does around its tasks: load the models in each child, sweep, heartbeat.
 
-CUDA does not survive a fork, so the model is loaded in each pool child after the fork
-(`worker_process_init`), never in the parent; `worker_proc_alive_timeout` (app/celery_app.py)
-gives the child time for that. With `--pool solo` there is no child: the model loads at start.
+CUDA does not survive a fork, so the models are loaded in each pool child after the fork
+(`worker_process_init`), never in the parent; `worker_proc_alive_timeout` (celery_app.py)
+gives the child time for that. With `--pool solo` there is no child: the models load at start.
+Connected by the entry module app/celery_worker.py, which passes the Flask app in.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from flask import Flask
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.worker.inference import load_models, model_identity
+from app.worker.recovery import sweep
+from app.worker.registry import record_model, register_worker, touch, unregister_worker
 
-log = logging.getLogger("app.worker")
-
-SWEEP_INTERVAL_SECONDS = float(os.environ.get("RECOVERY_SWEEP_SECONDS", "30"))
+log = logging.getLogger(__name__)
 
 
 class WorkerState:
@@ -32,36 +34,34 @@ class WorkerState:
     thread: threading.Thread | None = None
 
 
-def load_model_here(app: Flask) -> None:
-    """Load and warm up the classifier in this process and record its device and model."""
-    from app.tasks import load_classifier
-    from app.workers_registry import record_model
-
+def load_models_here(app: Flask) -> None:
+    """Load and warm up the models in this process and record its device and model."""
     with app.app_context():
-        classifier = load_classifier()
-        card = classifier.card
+        identity = model_identity(load_models())
         log.info("worker %s pid %d serves model %s %s on %s", WorkerState.hostname, os.getpid(),
-                 card.name, card.version, classifier.device)
-        record_model(WorkerState.hostname, str(classifier.device), card.name, str(card.version),
-                     card.weights_sha256)
+                 identity.name, identity.version, identity.device)
+        record_model(WorkerState.hostname, identity.device, identity.name, identity.version,
+                     identity.weights_sha256)
 
 
-def _sweep_loop(app: Flask) -> None:
-    from app.recovery import sweep
-    from app.workers_registry import touch
+def sweep_loop(app: Flask) -> None:
+    """Refresh this worker's heartbeat and run the recovery sweep every RECOVERY_SWEEP_SECONDS.
 
-    while not WorkerState.stop.wait(SWEEP_INTERVAL_SECONDS):
+    Returns when WorkerState.stop is set; a failed round is logged and the next one tried.
+    """
+    interval = float(app.config["RECOVERY_SWEEP_SECONDS"])
+    while not WorkerState.stop.wait(interval):
         with app.app_context():
             try:
                 touch(WorkerState.hostname)
                 sweep()
-            except Exception:  # noqa: BLE001 - keep sweeping; the next round may succeed
-                log.exception("recovery sweep failed; retrying in %ss", SWEEP_INTERVAL_SECONDS)
+            except Exception:  # keep sweeping: the next round may succeed
+                log.exception("recovery sweep failed; retrying in %ss", interval)
                 db.session.rollback()
 
 
 def connect_signals(app: Flask) -> None:
-    """Connect the worker's lifecycle handlers for `app` (called by app/worker.py)."""
+    """Connect the worker's lifecycle handlers for `app` (called by app/celery_worker.py)."""
 
     @celeryd_init.connect(weak=False)
     def remember_hostname(sender: str | None = None, **_: object) -> None:
@@ -73,29 +73,24 @@ def connect_signals(app: Flask) -> None:
         # Connections inherited from the parent must not be shared across the fork.
         with app.app_context():
             db.engine.dispose(close=False)
-        load_model_here(app)
+        load_models_here(app)
 
     @worker_ready.connect(weak=False)
     def ready(sender: object = None, **_: object) -> None:
-        from app.recovery import sweep
-        from app.workers_registry import register_worker
-
         with app.app_context():
             register_worker(WorkerState.hostname, os.getpid())
             report = sweep(worker=WorkerState.hostname, booted_at=WorkerState.booted_at)
             log.info("worker %s ready; start-up sweep: %s", WorkerState.hostname, report)
         pool = str(getattr(getattr(sender, "controller", None), "pool_cls", ""))
         if "solo" in pool.lower() or "thread" in pool.lower():
-            load_model_here(app)
+            load_models_here(app)
         WorkerState.stop.clear()
-        WorkerState.thread = threading.Thread(target=_sweep_loop, args=(app,), daemon=True,
+        WorkerState.thread = threading.Thread(target=sweep_loop, args=(app,), daemon=True,
                                               name="recovery-sweep")
         WorkerState.thread.start()
 
     @worker_shutdown.connect(weak=False)
     def shutdown(**_: object) -> None:
-        from app.workers_registry import unregister_worker
-
         WorkerState.stop.set()
         with app.app_context():
             unregister_worker(WorkerState.hostname)

@@ -33,7 +33,7 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
         "task_routes": {ANALYSE_TASK: {"queue": INFERENCE_QUEUE}},
         "task_ignore_result": True,
         "broker_connection_retry_on_startup": True,
-        # Publishing from the web must fail fast when the broker is down (see app/queueing.py).
+        # Publishing from the web must fail fast when the broker is down (see queueing.py).
         "broker_connection_timeout": 3,
         "task_publish_retry_policy": {
             "max_retries": 2,
@@ -45,7 +45,7 @@ def celery_config(config: dict[str, Any]) -> dict[str, Any]:
         "worker_proc_alive_timeout": 120,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": True,
-        "include": ["app.tasks"],
+        "include": ["app.worker.tasks"],
     }
     settings.update(config.get("CELERY", {}))
     broker = str(settings.get("broker_url", ""))

@@ -1,4 +1,4 @@
-"""Celery tasks. TensorFlow is imported only inside the task body, in the worker's child process."""
+"""The analyse task. TensorFlow is imported only inside app/worker/inference.py, in the worker."""
 
 from __future__ import annotations
 
@@ -12,29 +12,43 @@ from flask import current_app
 from sqlalchemy.exc import OperationalError
 
 from app import storage
-from app.cases.progress import (
-    MAX_ATTEMPTS,
-    claim_case,
-    fail_case,
-    finish_case,
-    release_case,
-    report_progress,
-)
-from app.celery_app import ANALYSE_TASK
 from app.extensions import db
 from app.models import Case
 from app.pipeline.errors import InvalidInputError
-from app.workers_registry import count_case
+from app.worker.celery_app import ANALYSE_TASK
+from app.worker.inference import run_analysis
+from app.worker.registry import count_case
+from app.worker.state import (
+    MAX_ATTEMPTS,
+    Claim,
+    Requeue,
+    claim_case,
+    fail_case,
+    finish_case,
+    report_progress,
+    requeue,
+)
 
-log = logging.getLogger("app.tasks")
+log = logging.getLogger(__name__)
 
-RETRY_BACKOFF_SECONDS = (5, 15, 45, 120)
+# Transient database errors (locked, connection dropped) are retried by Celery after
+# 5, 10, 20, ... s (at most 120 s, with full jitter); every retry is one more claim, so the
+# attempt cap (app/worker/state.py) ends a case that keeps failing, with a clear message,
+# before Celery's own `max_retries` is reached.
+RETRY_SETTINGS: dict[str, Any] = {
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": 5,
+    "retry_backoff_max": 120,
+    "retry_jitter": True,
+    "max_retries": MAX_ATTEMPTS,
+}
 
 
 class CaseLog(logging.LoggerAdapter):
     """Prefix every log line with the case id and the task id."""
 
-    def process(self, msg: str, kwargs: Any) -> tuple[str, Any]:  # noqa: D102
+    def process(self, msg: str, kwargs: Any) -> tuple[str, Any]:
+        """Return the message with its case and task prefix."""
         return f"[case {self.extra['case_id']} task {self.extra['task_id']}] {msg}", kwargs
 
 
@@ -43,44 +57,33 @@ def scan_paths(case: Case) -> dict[str, Path]:
     return {scan.sequence: storage.absolute_path(scan.stored_path) for scan in case.scans}
 
 
-def load_classifier() -> Any:
-    """Return this process's classifier, loading and warming it up on first use."""
-    from app.pipeline.classifier import get_classifier  # TensorFlow: worker processes only
-
-    return get_classifier(str(current_app.config["MODEL_DIR"]))
-
-
-@shared_task(name=ANALYSE_TASK, bind=True, max_retries=len(RETRY_BACKOFF_SECONDS))
+@shared_task(name=ANALYSE_TASK, bind=True, **RETRY_SETTINGS)
 def analyse_case(self: Task, case_id: str) -> str:
     """Analyse one case by id and record the result; returns the case's final status.
 
     Bad input ends the case as failed with the pipeline's message (no retry); a soft time limit
-    ends it as failed; transient database errors re-queue it with backoff. Running a case twice
-    leaves one current prediction.
+    ends it as failed; a transient database error re-queues it and re-raises, for Celery to retry
+    with backoff, until the attempt cap fails it. Running a case twice leaves one current
+    prediction. Returns "done", "failed" or "skipped" (not claimed).
     """
     clog = CaseLog(log, {"case_id": case_id, "task_id": self.request.id})
     worker = self.request.hostname or "unknown"
-    if not claim_case(case_id, worker):
+    claim = claim_case(case_id, worker)
+    if claim is Claim.GAVE_UP:
+        clog.warning("attempts spent; case failed")
+        return "failed"
+    if claim is Claim.SKIPPED:
         clog.info("not claimed (already done, running elsewhere, or deleted); skipping")
         return "skipped"
     case = db.session.get(Case, case_id)
     if case is None:  # deleted between claim and load
         return "skipped"
-    if case.attempts > MAX_ATTEMPTS:
-        fail_case(case_id, f"The analysis was attempted {case.attempts - 1} times without "
-                           "finishing and was given up. Re-run the case, or contact your "
-                           "administrator if it happens again.")
-        return "failed"
     clog.info("started (attempt %d)", case.attempts)
     paths = scan_paths(case)
     out_dir = storage.results_dir(case_id)
     try:
-        from app.pipeline.analysis import analyse_case as run_analysis
-
-        classifier = load_classifier()
         summary = run_analysis(
-            paths, out_dir, classifier,
-            progress=lambda stage, percent: report_progress(case_id, stage, percent),
+            paths, out_dir, lambda stage, percent: report_progress(case_id, stage, percent),
         )
     except InvalidInputError as exc:
         clog.info("refused by the pipeline: %s", exc)
@@ -95,12 +98,12 @@ def analyse_case(self: Task, case_id: str) -> str:
                            "Re-run the case when the system is less busy, or contact your "
                            "administrator.")
         return "failed"
-    except OperationalError as exc:  # database locked / connection dropped: transient
-        clog.warning("transient database error, will retry: %s", exc)
+    except OperationalError as exc:
+        clog.warning("transient database error: %s", exc)
         db.session.rollback()
-        release_case(case_id)
-        retries = self.request.retries
-        raise self.retry(exc=exc, countdown=RETRY_BACKOFF_SECONDS[min(retries, 3)]) from exc
+        if requeue(case_id, from_worker=worker, send=False) is Requeue.GAVE_UP:
+            return "failed"
+        raise  # autoretry_for: Celery retries with backoff (RETRY_SETTINGS)
     except Exception:
         clog.exception("analysis crashed")
         db.session.rollback()

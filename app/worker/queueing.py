@@ -11,10 +11,10 @@ import logging
 
 from flask import current_app
 
-from app.celery_app import ANALYSE_TASK, INFERENCE_QUEUE
 from app.extensions import db
 from app.models import Case
 from app.models.base import utcnow
+from app.worker.celery_app import ANALYSE_TASK, INFERENCE_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ def enqueue_case(case: Case) -> bool:
     celery = current_app.extensions["celery"]
     try:
         celery.send_task(ANALYSE_TASK, args=[case.id], queue=INFERENCE_QUEUE, retry=True)
-    except Exception as exc:  # noqa: BLE001 - any broker failure means "not sent yet"
+    except Exception as exc:  # any broker failure means "not sent yet"
         log.warning("case %s: broker unavailable, left queued for the recovery sweep: %s",
                     case.id, exc)
         case.enqueued_at = None

@@ -1,9 +1,10 @@
 """The recovery sweep: the database, not the broker, guarantees that no case is lost.
 
-Run by every worker at start and then periodically (app/worker_lifecycle.py). It
+Run by every worker at start and then periodically (app/worker/signals.py). It
 - re-queues cases left `running` by a worker that is gone (heartbeat older than the hard time
-  limit plus a grace period, or held by this very worker node before it restarted), and fails
-  them after MAX_ATTEMPTS so a case that kills its worker cannot loop forever;
+  limit plus a grace period, or held by this very worker node before it restarted) through
+  `requeue`, which fails them once their attempts are spent, so a case that kills its worker
+  cannot loop forever;
 - re-sends `queued` cases that never reached the broker (it was down at upload) or whose message
   was lost (the SQLite transport has no visibility timeout: a message taken by a worker that is
   then SIGKILLed is gone);
@@ -18,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import create_engine, or_, select, text, update
+from sqlalchemy import create_engine, or_, select, text
 
-from app.cases.progress import MAX_ATTEMPTS, fail_case
 from app.extensions import db
 from app.models import Case, CaseStatus
 from app.models.base import utcnow
-from app.queueing import enqueue_case
+from app.worker.queueing import enqueue_case
+from app.worker.state import Requeue, requeue
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +45,7 @@ class SweepReport:
 
 def requeue_lost_cases(worker: str | None = None, booted_at: datetime | None = None,
                        now: datetime | None = None) -> tuple[int, int]:
-    """Re-queue (or fail, after MAX_ATTEMPTS) running cases whose worker is gone; commits.
+    """Re-queue (or fail, once their attempts are spent) running cases whose worker is gone.
 
     A case is lost when its heartbeat is older than the hard time limit plus a grace period, or
     when `worker` held it and started it before `booted_at` (that worker has since restarted).
@@ -56,30 +57,19 @@ def requeue_lost_cases(worker: str | None = None, booted_at: datetime | None = N
     condition = Case.heartbeat_at < now - stale_after
     if worker is not None and booted_at is not None:
         condition = or_(condition, (Case.worker == worker) & (Case.started_at < booted_at))
-    lost = db.session.scalars(
-        select(Case).where(Case.status == CaseStatus.RUNNING.value, condition)
+    lost = db.session.execute(
+        select(Case.id, Case.worker).where(Case.status == CaseStatus.RUNNING.value, condition)
     ).all()
     requeued = failed = 0
-    for case in lost:
-        if case.attempts >= MAX_ATTEMPTS:
-            fail_case(case.id, (
-                f"The analysis was interrupted {case.attempts} times (the worker stopped or ran "
-                "out of time) and was given up. Re-run the case; if it happens again, contact "
-                "your administrator."
-            ))
-            failed += 1
-            continue
-        result = db.session.execute(
-            update(Case)
-            .where(Case.id == case.id, Case.status == CaseStatus.RUNNING.value,
-                   Case.worker == case.worker)
-            .values(status=CaseStatus.QUEUED.value, stage="queued", percent=0, worker=None,
-                    enqueued_at=None)
-        )
-        db.session.commit()
-        if result.rowcount == 1:
-            log.warning("case %s: worker %s is gone, case re-queued", case.id, case.worker)
+    for case_id, held_by in lost:
+        outcome = requeue(case_id, from_worker=held_by)
+        if outcome is Requeue.QUEUED:
+            log.warning("case %s: worker %s is gone, case re-queued", case_id, held_by)
             requeued += 1
+        elif outcome is Requeue.GAVE_UP:
+            log.warning("case %s: worker %s is gone, attempts spent, case failed",
+                        case_id, held_by)
+            failed += 1
     return requeued, failed
 
 

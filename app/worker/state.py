@@ -1,0 +1,176 @@
+"""The case state machine: claim, progress, finish, fail, requeue, and the one attempt cap.
+
+    queued ──claim──▶ running ──finish──▶ done
+      ▲                  │  └───fail────▶ failed
+      └────requeue───────┘                  │
+      └────requeue(fresh_start) ◀───────────┘ (a user's re-run, also from done)
+
+Each write is one short transaction with a conditional UPDATE, so two workers (or a worker and
+the recovery sweep) can never both own a case, and a re-run leaves exactly one current
+prediction. `attempts` counts claims; `may_try_again` is the only place the cap is compared.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+
+from app.extensions import db
+from app.models import Case, CaseStatus, Prediction
+from app.models.base import utcnow
+from app.worker.queueing import enqueue_case
+
+MAX_ATTEMPTS = 3
+
+
+def may_try_again(attempts: int) -> bool:
+    """Return whether a case already claimed `attempts` times may be claimed once more."""
+    return attempts < MAX_ATTEMPTS
+
+
+def gave_up_message(attempts: int) -> str:
+    """Return the message shown on a case failed because its attempts are spent."""
+    return (f"The analysis was attempted {attempts} times without finishing (the worker stopped, "
+            "ran out of time or memory, or the database was unavailable) and was given up. "
+            "Re-run the case; if it happens again, contact your administrator.")
+
+
+class Claim(enum.Enum):
+    """What `claim_case` did."""
+
+    WON = "won"
+    SKIPPED = "skipped"  # done, failed, running on another worker, or deleted
+    GAVE_UP = "gave up"  # its attempts were spent: the case is now failed
+
+
+def claim_case(case_id: str, worker: str) -> Claim:
+    """Mark a queued case as running on `worker` and commit; return what happened.
+
+    A case already `running` on the same worker node is claimed again: that worker's pool child
+    died and the broker redelivered the message. A case whose attempts are spent is failed with
+    `gave_up_message` instead of being claimed.
+    """
+    claimable = or_(
+        Case.status == CaseStatus.QUEUED.value,
+        and_(Case.status == CaseStatus.RUNNING.value, Case.worker == worker),
+    )
+    attempts = db.session.scalar(select(Case.attempts).where(Case.id == case_id, claimable))
+    if attempts is None:
+        db.session.rollback()
+        return Claim.SKIPPED
+    if not may_try_again(attempts):
+        fail_case(case_id, gave_up_message(attempts))
+        return Claim.GAVE_UP
+    now = utcnow()
+    result = db.session.execute(
+        update(Case)
+        .where(Case.id == case_id, claimable, Case.attempts == attempts)
+        .values(
+            status=CaseStatus.RUNNING.value, worker=worker, started_at=now, heartbeat_at=now,
+            stage="loading", percent=1, attempts=attempts + 1, error_message=None,
+        )
+    )
+    db.session.commit()
+    return Claim.WON if result.rowcount == 1 else Claim.SKIPPED
+
+
+def report_progress(case_id: str, stage: str, percent: int) -> None:
+    """Record the stage and percent of a running case (and refresh its heartbeat); commits."""
+    db.session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.status == CaseStatus.RUNNING.value)
+        .values(stage=stage, percent=max(0, min(99, int(percent))), heartbeat_at=utcnow())
+    )
+    db.session.commit()
+
+
+def finish_case(case_id: str, summary: dict[str, Any]) -> None:
+    """Replace the case's prediction with `summary` and mark it done, in one transaction."""
+    model = summary.get("model", {})
+    db.session.execute(delete(Prediction).where(Prediction.case_id == case_id))
+    db.session.add(
+        Prediction(
+            case_id=case_id,
+            model_name=str(model.get("name", "")),
+            model_version=str(model.get("version", "")),
+            weights_sha256=str(model.get("weights_sha256", "")),
+            predicted_class=summary["class"],
+            probabilities=summary["probabilities"],
+            slice_index=int(summary["slice_index"]),
+            candidate_volume_ml=summary.get("candidate_volume_ml"),
+            extra=summary,
+            timings=summary.get("timings", {}),
+        )
+    )
+    db.session.execute(
+        update(Case)
+        .where(Case.id == case_id)
+        .values(status=CaseStatus.DONE.value, stage="done", percent=100, finished_at=utcnow(),
+                error_message=None)
+    )
+    db.session.commit()
+
+
+def fail_case(case_id: str, message: str) -> None:
+    """Mark the case failed with a message for the user; commits."""
+    db.session.execute(
+        update(Case)
+        .where(Case.id == case_id)
+        .values(status=CaseStatus.FAILED.value, stage="failed", error_message=message[:2000],
+                finished_at=utcnow())
+    )
+    db.session.commit()
+
+
+class Requeue(enum.Enum):
+    """What `requeue` did."""
+
+    QUEUED = "queued"
+    GAVE_UP = "gave up"  # its attempts were spent: the case is now failed
+    UNCHANGED = "unchanged"  # not in a state this requeue applies to (or gone)
+
+
+def requeue(case_id: str, *, fresh_start: bool = False, from_worker: str | None = None,
+            send: bool = True) -> Requeue:
+    """Put a case back in the queue, the one way to do it; commits and returns what it did.
+
+    - `fresh_start=True` (a user's re-run): only a finished case (done or failed); its attempts
+      start again from zero.
+    - otherwise (a transient error, a lost worker): only a running case, held by `from_worker`
+      when given; a case whose attempts are spent is failed with `gave_up_message` instead.
+    With `send`, the case id is sent to the broker (`enqueue_case`; when the broker is down the
+    recovery sweep sends it later). Without, the caller's own message stands (Celery's retry).
+    """
+    if fresh_start:
+        condition = Case.status.in_((CaseStatus.DONE.value, CaseStatus.FAILED.value))
+    else:
+        condition = Case.status == CaseStatus.RUNNING.value
+        if from_worker is not None:
+            condition = and_(condition, Case.worker == from_worker)
+    case = db.session.scalars(select(Case).where(Case.id == case_id, condition)).one_or_none()
+    if case is None:
+        db.session.rollback()
+        return Requeue.UNCHANGED
+    if not fresh_start and not may_try_again(case.attempts):
+        fail_case(case_id, gave_up_message(case.attempts))
+        return Requeue.GAVE_UP
+    values: dict[str, Any] = {
+        "status": CaseStatus.QUEUED.value, "stage": "queued", "percent": 0, "worker": None,
+        "error_message": None, "enqueued_at": None if send else utcnow(),
+    }
+    if fresh_start:
+        values["attempts"] = 0
+    result = db.session.execute(
+        update(Case).where(Case.id == case_id, condition, Case.status == case.status)
+        .values(**values)
+    )
+    if result.rowcount != 1:  # someone else moved it meanwhile
+        db.session.rollback()
+        return Requeue.UNCHANGED
+    if send:
+        db.session.refresh(case)
+        enqueue_case(case)
+    db.session.commit()
+    return Requeue.QUEUED
