@@ -30,4 +30,4 @@ USER root
 # TensorFlow's CUDA libraries come as pip packages; the host needs only the NVIDIA driver.
 RUN pip install "tensorflow[and-cuda]==2.21.0"
 USER gliomalens
-CMD ["celery", "-A", "app.worker", "worker", "--pool", "prefork", "--concurrency", "1", "-Q", "inference", "--loglevel", "INFO"]
+CMD ["celery", "-A", "app.celery_worker", "worker", "--pool", "prefork", "--concurrency", "1", "-Q", "inference", "--loglevel", "INFO"]

@@ -32,7 +32,7 @@ run: setup
 	@scripts/run.sh
 
 worker: setup
-	$(VENV)/bin/celery -A app.worker worker --pool prefork --concurrency 1 -Q inference --loglevel INFO
+	$(VENV)/bin/celery -A app.celery_worker worker --pool prefork --concurrency 1 -Q inference --loglevel INFO
 
 lint: python-deps
 	$(VENV)/bin/ruff check .

@@ -17,9 +17,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.pipeline.phantoms import generate_case, write_case  # noqa: E402
-from app.pipeline.sequences import SEQUENCES  # noqa: E402
-from tests.worker.stack import Stack  # noqa: E402
+from app.pipeline.phantoms import generate_case, write_case
+from app.pipeline.sequences import SEQUENCES
+from tests.worker.stack import Stack
 
 
 def _seconds(later, earlier) -> float:
@@ -75,7 +75,7 @@ def main() -> int:
 
             redis.Redis.from_url(redis_url, socket_connect_timeout=2).flushdb()
             brokers["redis"] = redis_url
-        except Exception as exc:  # noqa: BLE001 - Redis is optional for the benchmark
+        except Exception as exc:  # Redis is optional for the benchmark
             print(f"redis: skipped ({exc})")
         print(f"worker benchmark: {args.cases} cases, {args.latency_samples} latency samples, "
               f"{os.cpu_count()} CPUs")

@@ -9,7 +9,7 @@ VENV=.venv
 # First run: an administrator with a random password, printed once.
 "$VENV/bin/flask" users ensure-admin
 
-"$VENV/bin/celery" -A app.worker worker --pool prefork --concurrency 1 -Q inference \
+"$VENV/bin/celery" -A app.celery_worker worker --pool prefork --concurrency 1 -Q inference \
   --loglevel "${LOG_LEVEL:-INFO}" -n "worker1@%h" &
 worker_pid=$!
 "$VENV/bin/gunicorn" -c gunicorn.conf.py wsgi:app &

@@ -27,7 +27,7 @@ class IsolatedClient(FlaskClient):
     would share its `g` (and Flask-Login's cached user) and its database session.
     """
 
-    def open(self, *args, **kwargs):  # noqa: D102
+    def open(self, *args, **kwargs):
         kwargs.setdefault("buffered", True)  # read and close file responses at once
         with self.application.app_context():
             response = super().open(*args, **kwargs)
@@ -184,7 +184,7 @@ def require_service_url(name: str) -> str | None:
 
         try:
             redis.Redis.from_url(url, socket_connect_timeout=3).ping()
-        except Exception as exc:  # noqa: BLE001 - any failure means unreachable
+        except Exception as exc:  # any failure means unreachable
             pytest.fail(f"{name}={url} is set but Redis is unreachable: {exc}")
     else:
         from sqlalchemy import create_engine, text
@@ -193,7 +193,7 @@ def require_service_url(name: str) -> str | None:
         try:
             with engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # any failure means unreachable
             pytest.fail(f"{name}={url} is set but the database is unreachable: {exc}")
         finally:
             engine.dispose()

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("main", __name__)
 
-from app.main import routes  # noqa: E402,F401
+from app.main import routes
