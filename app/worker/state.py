@@ -163,10 +163,11 @@ def requeue(case_id: str, *, fresh_start: bool = False, from_worker: str | None 
     if fresh_start:
         values["attempts"] = 0
     result = db.session.execute(
-        update(Case).where(Case.id == case_id, condition, Case.status == case.status)
+        update(Case)
+        .where(Case.id == case_id, condition, Case.attempts == case.attempts)
         .values(**values)
     )
-    if result.rowcount != 1:  # someone else moved it meanwhile
+    if result.rowcount != 1:  # claimed, finished or re-queued by someone else meanwhile
         db.session.rollback()
         return Requeue.UNCHANGED
     if send:
