@@ -7,6 +7,7 @@ from sqlalchemy import Select, select
 
 from app.extensions import db
 from app.models import Case, User
+from app.models.case import is_case_id
 
 
 def visible_cases(user: User) -> Select[tuple[Case]]:
@@ -18,8 +19,11 @@ def visible_cases(user: User) -> Select[tuple[Case]]:
 
 
 def case_or_404(case_id: str, user: User) -> Case:
-    """Return the case if `user` may see it; aborts with 404 otherwise (no existence leak)."""
-    case = db.session.get(Case, case_id) if case_id.isalnum() else None
+    """Return the case if `user` may see it; aborts with 404 otherwise (no existence leak).
+
+    Refuses (404) an id that is not of the case id form (`is_case_id`) without a query.
+    """
+    case = db.session.get(Case, case_id) if is_case_id(case_id) else None
     if case is None or (case.owner_id != user.id and not user.is_admin):
         abort(404)
     return case

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
-from app.models.base import utcnow
+from app.models.base import UTCDateTime, utcnow
 
 # What a patient pseudonym may contain: checked by the upload form and the API alike.
 PSEUDONYM_MAX_LENGTH = 64
@@ -27,9 +28,19 @@ class CaseStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+# What a case id is: the one definition (URL converter, OpenAPI parameter, new ids).
+CASE_ID_PATTERN = r"[0-9a-f]{32}"
+_CASE_ID = re.compile(CASE_ID_PATTERN)
+
+
 def new_case_id() -> str:
-    """Return a fresh opaque, non-guessable case id (a random UUID4 as 32 hex characters)."""
+    """Return a fresh opaque, non-guessable case id (a random UUID4 as 32 lowercase hex digits)."""
     return uuid.uuid4().hex
+
+
+def is_case_id(value: str) -> bool:
+    """Return whether `value` has the form of a case id (CASE_ID_PATTERN); never raises."""
+    return isinstance(value, str) and _CASE_ID.fullmatch(value) is not None
 
 
 class Case(db.Model):
@@ -40,19 +51,19 @@ class Case(db.Model):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_case_id)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     pseudonym: Mapped[str | None] = mapped_column(String(PSEUDONYM_MAX_LENGTH))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+        UTCDateTime, default=utcnow, onupdate=utcnow
     )
     status: Mapped[str] = mapped_column(String(16), default=CaseStatus.QUEUED.value, index=True)
     stage: Mapped[str] = mapped_column(String(64), default="queued")
     percent: Mapped[int] = mapped_column(Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
     # Worker bookkeeping: which worker holds the case, since when, and how often it was tried.
-    enqueued_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -73,15 +84,6 @@ class Case(db.Model):
         """Return this case's scan of `sequence`, or None when it has none."""
         return next((scan for scan in self.scans if scan.sequence == sequence), None)
 
-    def status_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready progress of the case (status, stage, percent, error)."""
-        return {
-            "id": self.id,
-            "status": self.status,
-            "stage": self.stage,
-            "percent": self.percent,
-            "error": self.error_message,
-        }
 
 
 class Scan(db.Model):
@@ -122,6 +124,6 @@ class Prediction(db.Model):
     candidate_volume_ml: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     case: Mapped[Case] = relationship(back_populates="prediction")
