@@ -83,19 +83,21 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount one blueprint per domain."""
+    """Mount one blueprint per domain (the API through flask-smorest, which documents it)."""
     from app.admin import bp as admin_bp
-    from app.api import bp as api_bp
+    from app.api.document import register_api
     from app.auth import bp as auth_bp
     from app.cases import bp as cases_bp
     from app.errors import bp as errors_bp
     from app.main import bp as main_bp
+    from app.routing import CaseIdConverter
 
+    app.url_map.converters["case_id"] = CaseIdConverter
     app.register_blueprint(main_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(cases_bp)
     app.register_blueprint(admin_bp, url_prefix="/admin")
-    app.register_blueprint(api_bp, url_prefix="/api/v1")
+    register_api(app)
     app.register_blueprint(errors_bp)
 
 

@@ -6,6 +6,7 @@ import sqlite3
 
 from flask_login import LoginManager
 from flask_migrate import Migrate
+from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData, event
@@ -43,3 +44,18 @@ def _configure_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+class RestApi(Api):
+    """flask-smorest's `Api` without error handlers of its own and without a default error.
+
+    Every error, API or not, is answered by app/errors/handlers.py, in one format.
+    """
+
+    DEFAULT_ERROR_RESPONSE_NAME = None
+
+    def _register_error_handlers(self) -> None:
+        """Register nothing (returns None): the app's own handlers answer every error."""
+
+
+rest_api = RestApi()

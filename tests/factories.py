@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gzip
 import itertools
+import json
+from pathlib import Path
 
+from app import storage
 from app.extensions import db
 from app.models import Case, Prediction, Role, User
-from app.pipeline.classes import CLASS_NAMES, GRADE_GROUPS
+from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
@@ -39,20 +43,66 @@ def make_case(owner: User, status: str = "queued", pseudonym: str | None = None,
     return case
 
 
-def make_prediction(case: Case, cls: str = "G", **extra) -> Prediction:
-    """Attach and commit a finished prediction to `case` (marks it done)."""
-    probabilities = {"A": 0.1, "O": 0.1, "G": 0.8}
+SUMMARY_TIMINGS = {"load": 0.4, "slice": 0.1, "input": 0.05, "predict": 0.3, "gradcam": 0.1,
+                   "artefacts": 0.05, "total": 1.0}
+"""The stages `analyse_case` times, with a total that is their sum (seconds)."""
+
+
+def make_summary(cls: str = "G", *, probabilities: dict[str, float] | None = None,
+                 std: dict[str, float] | None = None, entropy: float = 0.64,
+                 agreement: float = 1.0, slices: tuple[int, ...] = (6, 7, 8),
+                 low_confidence: bool = False, no_lesion_found: bool = False,
+                 message: str | None = None, volume_ml: float = 12.5,
+                 timings: dict[str, float] | None = None, **card_fields) -> dict:
+    """Return a summary as the pipeline writes it: `build_summary` of app/pipeline/analysis.py.
+
+    Its inputs are small real objects: the classifier's result dict, a `SliceResult` and a
+    `ModelCard` (TF-free); `card_fields` override the card (name, version, demo, ...).
+    """
+    import numpy as np
+
+    from app.pipeline.analysis import build_summary
+    from app.pipeline.model_card import ModelCard
+    from app.pipeline.slice_finder import SliceResult
+
+    probabilities = probabilities or {"A": 0.1, "O": 0.1, "G": 0.8}
+    centre = slices[len(slices) // 2]
+    result = {
+        "class": cls,
+        "class_index": CLASSES.index(cls),
+        "class_name": CLASS_NAMES[cls],
+        "grade_group": GRADE_GROUPS[cls],
+        "probabilities": probabilities,
+        "uncertainty": {"std": std or {"A": 0.02, "O": 0.01, "G": 0.03}, "entropy": entropy,
+                        "slices": list(slices), "agreement": agreement},
+        "low_confidence": low_confidence,
+        "no_lesion_found": no_lesion_found,
+        "slice_index": centre,
+        "message": message,
+    }
+    found = SliceResult(index=centre, mask=np.zeros((4, 4, 4), bool), volume_ml=volume_ml,
+                        no_lesion_found=no_lesion_found, areas=np.zeros(4))
+    card = ModelCard(**{"name": "test-model", "version": "0", "weights_sha256": "0" * 64,
+                        "demo": True, "training_data": "synthetic phantoms", **card_fields})
+    return build_summary(result, found, card, dict(timings or SUMMARY_TIMINGS))
+
+
+def make_prediction(case: Case, summary: dict | None = None, **summary_args) -> Prediction:
+    """Attach and commit `summary` (default: `make_summary(**summary_args)`) as the case's
+    prediction, the way the worker stores it, and mark the case done."""
+    summary = summary if summary is not None else make_summary(**summary_args)
+    model = summary.get("model") or {}
     prediction = Prediction(
         case_id=case.id,
-        model_name="test-model",
-        model_version="0",
-        weights_sha256="0" * 64,
-        predicted_class=cls,
-        probabilities=probabilities,
-        slice_index=7,
-        candidate_volume_ml=12.5,
-        extra={"class": cls, "probabilities": probabilities, "model": {"demo": True}, **extra},
-        timings={"total": 1.0},
+        model_name=str(model.get("name", "")),
+        model_version=str(model.get("version", "")),
+        weights_sha256=str(model.get("weights_sha256", "")),
+        predicted_class=summary.get("class") or "",
+        probabilities=summary.get("probabilities") or {},
+        slice_index=int(summary.get("slice_index") or 0),
+        candidate_volume_ml=summary.get("candidate_volume_ml"),
+        extra=summary,
+        timings=summary.get("timings", {}),
     )
     case.status = "done"
     case.stage = "done"
@@ -62,23 +112,18 @@ def make_prediction(case: Case, cls: str = "G", **extra) -> Prediction:
     return prediction
 
 
-def make_summary(cls: str = "G", **overrides) -> dict:
-    """Return a complete analysis summary (the keys of docs/architecture.md) for class `cls`."""
-    summary = {
-        "class": cls,
-        "class_name": CLASS_NAMES[cls],
-        "grade_group": GRADE_GROUPS[cls],
-        "probabilities": {"A": 0.1, "O": 0.1, "G": 0.8},
-        "uncertainty": {"std": {"A": 0.02, "O": 0.01, "G": 0.03}, "entropy": 0.64,
-                        "slices": [6, 7, 8], "agreement": 1.0},
-        "low_confidence": False,
-        "no_lesion_found": False,
-        "slice_index": 7,
-        "slice_method": "robust",
-        "candidate_volume_ml": 12.5,
-        "model": {"name": "test-model", "version": "0", "weights_sha256": "0" * 64,
-                  "demo": True, "training_data": "synthetic phantoms"},
-        "timings": {"loading": 0.4, "classifying": 0.5, "total": 1.0},
+def write_artefacts(case: Case, names: tuple[str, ...] | None = None,
+                    summary: dict | None = None) -> Path:
+    """Write small stand-ins for a case's artefacts into its results folder; return the folder."""
+    folder = storage.results_dir(case.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    blobs = {
+        "montage.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 16,
+        "gradcam.png": b"\x89PNG\r\n\x1a\n" + b"\1" * 16,
+        "candidate_mask.nii.gz": gzip.compress(b"\0" * 348),
+        "heatmap.nii.gz": gzip.compress(b"\1" * 348),
+        "summary.json": json.dumps(summary or make_summary()).encode(),
     }
-    summary.update(overrides)
-    return summary
+    for name in names or tuple(blobs):
+        (folder / name).write_bytes(blobs[name])
+    return folder

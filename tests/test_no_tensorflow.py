@@ -8,6 +8,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 SCRIPT = r'''
+import re
 import sys
 from app import create_app
 from app.extensions import db
@@ -29,9 +30,7 @@ with app.app_context():
         if "GET" not in rule.methods or rule.endpoint == "static":
             continue
         args = {"case_id": case.id, "name": "summary.json", "sequence": "flair", "token_id": 1}
-        url = rule.rule
-        for key, value in args.items():
-            url = url.replace(f"<{key}>", str(value)).replace(f"<int:{key}>", str(value))
+        url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", lambda m: str(args[m.group(1)]), rule.rule)
         served.append((url, client.get(url).status_code))
 assert not any(isinstance(s, tuple) and s[1] >= 500 for s in served), served
 print(len(served), "tensorflow" in sys.modules)

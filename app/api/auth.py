@@ -1,17 +1,23 @@
-"""Bearer-token authentication for the REST API (personal tokens, stored hashed)."""
+"""Bearer-token authentication for the REST API (personal tokens, stored hashed).
+
+Flask-HTTPAuth's `HTTPTokenAuth` reads the `Authorization: Bearer` header; `verify_token` below
+decides, and `refuse` answers 401 with the RFC 6750 challenge. `authenticated` wraps a view and
+documents the 401 in the OpenAPI document.
+"""
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
-from flask import g, jsonify, request
+from flask import g, jsonify
+from flask_httpauth import HTTPTokenAuth
 from sqlalchemy import select, update
 from werkzeug.wrappers import Response
 
+from app.api.schemas import ErrorSchema
 from app.audit import audit
 from app.extensions import db
 from app.models import ApiToken, User
@@ -23,6 +29,7 @@ log = logging.getLogger(__name__)
 F = TypeVar("F", bound=Callable[..., Any])
 
 REALM = "GliomaLens API"
+SECURITY_SCHEME = "bearerAuth"
 # Writing last_used_at on every request would turn each poll into a database write; once a
 # minute is precise enough to see which tokens are still in use.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -31,95 +38,87 @@ MISSING = "Authentication required: send the header 'Authorization: Bearer <toke
 INVALID = "The token is not valid: it is unknown or was revoked."
 DISABLED = "The account that owns this token is disabled."
 
-
-def unauthorized(message: str, *, token_given: bool) -> Response:
-    """Return a 401 JSON response with the RFC 6750 `WWW-Authenticate: Bearer` challenge."""
-    challenge = f'Bearer realm="{REALM}"'
-    if token_given:
-        challenge += ', error="invalid_token"'
-    response = jsonify(error=message, status=401)
-    response.status_code = 401
-    response.headers["WWW-Authenticate"] = challenge
-    return response
-
-
-def bearer_token() -> str | None:
-    """Return the token of the request's `Authorization: Bearer` header, or None without one.
-
-    Refuses (returns None for) other schemes, such as Basic, and an empty token.
-    """
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.strip().partition(" ")
-    if scheme.lower() != "bearer":
-        return None
-    return token.strip() or None
-
-
-def _as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+token_auth = HTTPTokenAuth(scheme="Bearer", realm=REALM)
 
 
 def _touch(token: ApiToken) -> None:
     now = utcnow()
-    if token.last_used_at is not None and now - _as_utc(token.last_used_at) < LAST_USED_RESOLUTION:
+    if token.last_used_at is not None and now - token.last_used_at < LAST_USED_RESOLUTION:
         return
     db.session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     db.session.commit()
 
 
-def authenticate() -> User | Response:
-    """Return the user owning the request's bearer token, or the 401 response to send instead.
+def _refused(token: ApiToken, message: str, detail: str) -> None:
+    log.info("refused API token %s (user %s): %s", token.prefix, token.user_id, detail)
+    audit("api_token_refused", user_id=token.user_id, detail=f"{detail} {token.prefix}")
+    db.session.commit()
+    g.api_refusal = message
 
-    Refuses a missing or malformed header, an unknown token, a revoked token and a token whose
-    user is inactive. A session cookie is never looked at.
+
+@token_auth.verify_token
+def verify_token(plain: str) -> User | None:
+    """Return the user owning the bearer token `plain`, or None to refuse it (then 401).
+
+    Refuses an unknown token, a revoked token and a token whose user is inactive; the last two
+    are audited. Flask-HTTPAuth calls this only when a Bearer token was sent; a session cookie
+    is never looked at.
     """
-    plain = bearer_token()
-    if plain is None:
-        return unauthorized(MISSING, token_given=False)
+    g.api_refusal = INVALID
     token = db.session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(plain)))
     if token is None:
-        return unauthorized(INVALID, token_given=True)
+        return None
     if not token.is_active:
-        log.info("refused revoked API token %s (user %s)", token.prefix, token.user_id)
-        audit("api_token_refused", user_id=token.user_id, detail=f"revoked token {token.prefix}")
-        db.session.commit()
-        return unauthorized(INVALID, token_given=True)
+        _refused(token, INVALID, "revoked token")
+        return None
     user = token.user
     if user is None or not user.is_active:
-        log.info("refused API token %s of inactive user %s", token.prefix, token.user_id)
-        audit("api_token_refused", user_id=token.user_id, detail=f"inactive user {token.prefix}")
-        db.session.commit()
-        return unauthorized(DISABLED, token_given=True)
+        _refused(token, DISABLED, "inactive user")
+        return None
     _touch(token)
     g.api_token = token
     return user
 
 
-def token_required(view: F) -> F:
-    """Wrap an API view so it runs only for a valid bearer token; `g.api_user` is its user.
+@token_auth.error_handler
+def refuse(status: int) -> Response:
+    """Return the 401 JSON answer with a `WWW-Authenticate: Bearer` challenge (RFC 6750).
 
-    The wrapped view answers 401 (JSON, with `WWW-Authenticate: Bearer`) for a missing, unknown
-    or revoked token and for an inactive user; cookies are ignored.
+    The challenge carries `error="invalid_token"` when a token was sent but refused.
     """
+    message = g.get("api_refusal", MISSING)
+    challenge = f'Bearer realm="{REALM}"'
+    if message != MISSING:
+        challenge += ', error="invalid_token"'
+    response = jsonify(error=message, status=status)
+    response.status_code = status
+    response.headers["WWW-Authenticate"] = challenge
+    return response
 
-    @functools.wraps(view)
-    def wrapped(*args: Any, **kwargs: Any) -> Any:
-        outcome = authenticate()
-        if isinstance(outcome, Response):
-            return outcome
-        g.api_user = outcome
-        return view(*args, **kwargs)
 
-    return cast(F, wrapped)
+def authenticated(view: F) -> F:
+    """Wrap an API view so it runs only for a valid bearer token, and document its 401.
+
+    The wrapped view answers 401 for a missing, unknown or revoked token and for an inactive
+    user; `api_user()` is the token's user inside it.
+    """
+    from app.api import bp
+
+    documented = bp.alt_response(
+        401, schema=ErrorSchema,
+        description="No token, an unknown or revoked token, or a disabled account.",
+        headers={"WWW-Authenticate": {"description": "The Bearer challenge (RFC 6750).",
+                                      "schema": {"type": "string"}}},
+    )
+    return cast(F, documented(token_auth.login_required(view)))
 
 
 def api_user() -> User:
-    """Return the user authenticated by `token_required` for this request.
+    """Return the user authenticated by `authenticated` for this request.
 
-    Refuses (RuntimeError) to be called from a view that is not wrapped in `token_required`.
+    Refuses (RuntimeError) to be called from a view that is not wrapped in `authenticated`.
     """
-    user = g.get("api_user")
+    user = token_auth.current_user()
     if user is None:
-        raise RuntimeError("api_user() used outside a token_required view")
+        raise RuntimeError("api_user() used outside an authenticated view")
     return cast(User, user)

@@ -2,56 +2,51 @@
 
 Every route but the OpenAPI document needs a bearer token (app/api/auth.py); a case that is not
 the caller's answers 404, as on the web pages. Errors are JSON: {"error", "status"} and, for
-refused input, "field".
+refused input, "field" (app/errors/handlers.py). The docstrings' first line and paragraphs up
+to `---` are the operation's summary and description in the OpenAPI document.
 """
 
 from __future__ import annotations
 
-import re
+from typing import Any
 
-from flask import Response, jsonify, request, send_file, url_for
+from flask import Response, jsonify, send_file, url_for
+from flask_smorest import abort
 
 from app.api import bp
-from app.api.auth import api_user, token_required
-from app.api.openapi import openapi_document
+from app.api.auth import api_user, authenticated
+from app.api.document import EXAMPLE_CASE_ID, openapi_document
 from app.api.schemas import (
-    DEFAULT_PER_PAGE,
-    MAX_PAGE,
-    MAX_PER_PAGE,
-    PSEUDONYM_MAX_LENGTH,
-    PSEUDONYM_PATTERN,
-    case_json,
+    CaseCreatedSchema,
+    CasePageSchema,
+    ErrorSchema,
+    PageQuerySchema,
+    UploadSchema,
 )
 from app.audit import audit
 from app.cases.access import case_or_404, visible_cases
 from app.cases.lifecycle import delete_case
 from app.cases.results import artefact_path
-from app.cases.uploads import UploadedFile, UploadError, store_upload
+from app.cases.schemas import CaseSchema, has_result
+from app.cases.uploads import UploadError, store_upload
 from app.extensions import db
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.models import Case
+from app.pipeline.artefacts import ARTEFACTS
+from app.pipeline.sequences import SEQUENCES
 from app.worker.queueing import enqueue_case
 
-_PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
-
-
-class BadRequest(ValueError):
-    """Input the API refuses; `field` names the request field at fault (or None)."""
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@bp.errorhandler(BadRequest)
-def bad_request(error: BadRequest) -> tuple[Response, int]:
-    """Answer refused input with 400 and {"error", "field", "status"}."""
-    return jsonify(error=str(error), field=error.field, status=400), 400
-
-
-@bp.errorhandler(UploadError)
-def bad_upload(error: UploadError) -> tuple[Response, int]:
-    """Answer a refused upload (nothing was kept) with 400 and {"error", "field", "status"}."""
-    return jsonify(error=str(error), field=error.field, status=400), 400
+CASE_ID = {
+    "in": "path", "name": "case_id", "description": "The case id returned by the upload.",
+    "example": EXAMPLE_CASE_ID,
+}
+FILE_NAME = {"in": "path", "name": "name", "description": "The artefact's file name."}
+NAMES = ",".join(f"'{name}'" for name in ARTEFACTS)
+NOT_FOUND = "No such case, or not yours to see (the same answer for both)."
+FILE_TYPES = {
+    "image/png": "montage.png, gradcam.png",
+    "application/gzip": "candidate_mask.nii.gz, heatmap.nii.gz (NIfTI-1, gzip)",
+    "application/json": "summary.json (the pipeline's whole summary)",
+}
 
 
 @bp.after_request
@@ -61,125 +56,114 @@ def no_store(response: Response) -> Response:
     return response
 
 
-def _refuse_unknown_query(known: set[str]) -> None:
-    for name in request.args:
-        if name not in known:
-            raise BadRequest(f"Unknown query parameter '{name}'; this route takes: "
-                             f"{', '.join(sorted(known))}.", name)
-
-
-def _bounded_int(name: str, default: int, maximum: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    # Bounded before int(): huge numbers would overflow the database's OFFSET (a 500).
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(maximum)) \
-            or not 1 <= int(raw) <= maximum:
-        raise BadRequest(f"{name} must be a whole number from 1 to {maximum}.", name)
-    return int(raw)
-
-
-def _pseudonym() -> str | None:
-    value = (request.form.get("pseudonym") or "").strip()
-    if len(value) > PSEUDONYM_MAX_LENGTH:
-        raise BadRequest(f"The pseudonym is longer than {PSEUDONYM_MAX_LENGTH} characters.",
-                         "pseudonym")
-    if not _PSEUDONYM.fullmatch(value):
-        raise BadRequest("The pseudonym may hold only letters, digits, underscores, spaces, "
-                         "dots and dashes.", "pseudonym")
-    return value or None
-
-
-def _uploaded_files() -> dict[str, UploadedFile]:
-    files = {}
-    for sequence in SEQUENCES:
-        upload = request.files.get(sequence)
-        if upload is None or not upload.filename:
-            # Also when the part was sent as a plain text field rather than as a file.
-            raise BadRequest(f"Send the {SEQUENCE_LABELS[sequence]} image as the file field "
-                             f"'{sequence}'.", sequence)
-        files[sequence] = UploadedFile(upload.filename, upload.stream)
-    return files
-
-
-@bp.get("/openapi.json")
+@bp.route("/openapi.json", tags=["meta"])
+@bp.doc(operationId="getOpenApi", security=[],
+        responses={"200": {"description": "The OpenAPI 3.1 document.",
+                           "content": {"application/json": {"schema": {"type": "object"}}}}})
 def openapi() -> Response:
-    """Return the OpenAPI 3.1 description of this API (public: no token needed)."""
+    """This OpenAPI document (no token needed)."""
     # The API's own mount point (with any proxy prefix), taken from where this route answers.
-    base = url_for("api.openapi").rsplit("/", 1)[0]
-    return jsonify(openapi_document(base))
+    return jsonify(openapi_document(url_for("api.openapi").rsplit("/", 1)[0]))
 
 
-@bp.post("/cases")
-@token_required
-def create_case() -> tuple[Response, int, dict[str, str]]:
-    """Store an upload of four sequences as a queued case; returns 201 {"id", "status", "url"}.
+@bp.route("/cases", methods=["POST"], tags=["cases"])
+@authenticated
+@bp.arguments(UploadSchema, location="multipart", unknown=None)
+@bp.response(201, CaseCreatedSchema, description="The case is stored and queued.", headers={
+    "Location": {"description": "The URL of the new case.", "schema": {"type": "string"}},
+})
+@bp.alt_response(413, schema=ErrorSchema,
+                 description="The request is larger than the server's upload limit.")
+@bp.doc(operationId="createCase", responses={"201": {"links": {
+    "GetCase": {"operationId": "getCase", "parameters": {"case_id": "$response.body#/id"}},
+    "DeleteCase": {"operationId": "deleteCase",
+                   "parameters": {"case_id": "$response.body#/id"}},
+}}})
+def create_case(upload: dict[str, Any]) -> tuple[dict[str, str], int, dict[str, str]]:
+    """Upload one patient's four sequences and queue the analysis
 
-    Refuses (400, nothing kept) a missing file, content that is not a NIfTI image within
-    limits, images on different grids and a bad pseudonym; 413 past MAX_CONTENT_LENGTH.
+    The files are checked as on the upload page (NIfTI content, 3D, at most 512 voxels per side,
+    one shared voxel grid). A refused upload keeps nothing; `field` names the field at fault.
+    ---
+    Refuses (400) what `store_upload` refuses; 413 past MAX_CONTENT_LENGTH.
     """
     user = api_user()
-    pseudonym = _pseudonym()
-    files = _uploaded_files()
-    case = store_upload(files, user.id, pseudonym)
+    files = {sequence: upload[sequence] for sequence in SEQUENCES}
+    try:
+        case = store_upload(files, user.id, upload.get("pseudonym"))
+    except UploadError as exc:
+        abort(400, message=str(exc), field=exc.field)
     audit("upload", user_id=user.id, case_id=case.id, detail="api")
     enqueue_case(case)
     db.session.commit()
     url = url_for("api.get_case", case_id=case.id)
-    return jsonify(id=case.id, status=case.status, url=url), 201, {"Location": url}
+    return {"id": case.id, "status": case.status, "url": url}, 201, {"Location": url}
 
 
-@bp.get("/cases")
-@token_required
-def list_cases() -> Response:
-    """Return a page of the caller's cases (all cases for an admin), newest first.
+@bp.route("/cases", tags=["cases"])
+@authenticated
+@bp.arguments(PageQuerySchema, location="query", unknown=None)
+@bp.response(200, CasePageSchema, description="One page of cases.")
+@bp.doc(operationId="listCases")
+def list_cases(query: dict[str, int]) -> dict[str, Any]:
+    """List the caller's cases (all cases for an admin), newest first
 
-    Refuses (400) a `page` that is not a whole number from 1 to MAX_PAGE, a `per_page` not
-    from 1 to 100, and unknown query parameters (a misspelt `perpage` would otherwise be
-    silently ignored).
+    Other query parameters, and values out of range, answer 400 with `field` set.
     """
-    _refuse_unknown_query({"page", "per_page"})
-    page = _bounded_int("page", 1, MAX_PAGE)
-    per_page = _bounded_int("per_page", DEFAULT_PER_PAGE, MAX_PER_PAGE)
+    page, per_page = query["page"], query["per_page"]
     result = db.paginate(visible_cases(api_user()), page=page, per_page=per_page,
                          error_out=False, count=True)
-    return jsonify(
-        items=[case_json(case) for case in result.items],
-        page=page,
-        per_page=per_page,
-        total=result.total or 0,
-        pages=result.pages,
-    )
+    return {"items": result.items, "page": page, "per_page": per_page,
+            "total": result.total or 0, "pages": result.pages}
 
 
-@bp.get("/cases/<case_id>")
-@token_required
-def get_case(case_id: str) -> Response:
-    """Return one case: progress, the result once done, the error once failed; 404 if not ours."""
+@bp.route("/cases/<case_id:case_id>", tags=["cases"], parameters=[CASE_ID])
+@authenticated
+@bp.response(200, CaseSchema, description="The case.")
+@bp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
+@bp.doc(operationId="getCase")
+def get_case(case_id: str) -> Case:
+    """Progress of a case; its result once done, its error once failed
+
+    Poll until `status` is `done` or `failed`. `result` is null until then; `files` lists the
+    artefacts that exist.
+    """
     user = api_user()
     case = case_or_404(case_id, user)
-    body = case_json(case)
-    if body["result"] is not None:
+    if has_result(case):
         # Polls of a queued or running case show no result and are not worth an audit row.
         audit("case_view", user_id=user.id, case_id=case.id, detail="api")
         db.session.commit()
-    return jsonify(body)
+    return case
 
 
-@bp.delete("/cases/<case_id>")
-@token_required
-def remove_case(case_id: str) -> Response:
-    """Delete a case with its files and artefacts; returns 204, or 404 if it is not ours."""
+@bp.route("/cases/<case_id:case_id>", methods=["DELETE"], tags=["cases"], parameters=[CASE_ID])
+@authenticated
+@bp.response(204, description="Deleted.")
+@bp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
+@bp.doc(operationId="deleteCase")
+def remove_case(case_id: str) -> None:
+    """Delete a case with its uploaded files and artefacts"""
     user = api_user()
-    case = case_or_404(case_id, user)
-    delete_case(case, user.id)
-    return Response(status=204)
+    delete_case(case_or_404(case_id, user), user.id)
 
 
-@bp.get("/cases/<case_id>/files/<name>")
-@token_required
+@bp.route(f"/cases/<case_id:case_id>/files/<any({NAMES}):name>", tags=["cases"],
+          parameters=[CASE_ID, FILE_NAME])
+@authenticated
+@bp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND + " Also for an artefact not "
+                 "written yet.")
+@bp.doc(operationId="getCaseFile", responses={"200": {
+    "description": "The file: " + "; ".join(f"{kind} for {names}"
+                                            for kind, names in FILE_TYPES.items()),
+    "content": {kind: {"schema": {"type": "object"} if kind == "application/json"
+                       else {"type": "string", "format": "binary"}} for kind in FILE_TYPES},
+}})
 def case_file(case_id: str, name: str) -> Response:
-    """Send one artefact of a case; 404 for a case not ours, an unknown name or a missing file."""
+    """Download an artefact of a finished case
+
+    404 for an unknown name, and before the worker has written it.
+    """
     user = api_user()
     case = case_or_404(case_id, user)
     path, mimetype = artefact_path(case, name)

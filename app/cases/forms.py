@@ -2,16 +2,24 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import StringField, SubmitField
-from wtforms.validators import Length, Optional, Regexp
+from wtforms import Field, StringField, SubmitField
+from wtforms.validators import ValidationError
 
-from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
+from app.cases.uploads import UploadError, clean_pseudonym
 from app.pipeline.sequences import SEQUENCE_LABELS
 
 
 def _file_field(sequence: str) -> FileField:
     label = SEQUENCE_LABELS[sequence]
     return FileField(label, validators=[FileRequired(f"Choose the {label} file.")])
+
+
+def pseudonym_rule(_form: FlaskForm, field: Field) -> None:
+    """Check the field with the uploads' one pseudonym rule; refuses with its message."""
+    try:
+        clean_pseudonym(field.data)
+    except UploadError as exc:
+        raise ValidationError(str(exc)) from exc
 
 
 class UploadForm(FlaskForm):
@@ -23,11 +31,7 @@ class UploadForm(FlaskForm):
     t2 = _file_field("t2")
     pseudonym = StringField(
         "Patient pseudonym (optional, no real names)",
-        validators=[
-            Optional(),
-            Length(max=PSEUDONYM_MAX_LENGTH),
-            Regexp(PSEUDONYM_PATTERN, message="Use letters, digits, spaces, dots, dashes only."),
-        ],
+        validators=[pseudonym_rule],
     )
     submit = SubmitField("Upload and analyse")
 

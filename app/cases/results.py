@@ -1,16 +1,24 @@
-"""What the result page, the status endpoint and the file routes show of a case."""
+"""What the result page and the file routes show of a case: files, and the page's view model.
+
+`build_result_page` turns the one result schema (app/cases/schemas.py) into typed data for
+templates/cases/result.html, which only loops and branches over it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import abort
+from flask import abort, url_for
 
 from app import storage
+from app.cases.schemas import SUBTYPE, ResultSchema, existing_artefacts, has_result
 from app.models import Case
+from app.pipeline import artefacts as art
 from app.pipeline.artefacts import ARTEFACTS
 from app.pipeline.classes import CLASS_NAMES, CLASSES
+from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
 
 MIMETYPES = {
     ".png": "image/png",
@@ -46,19 +54,232 @@ def scan_file(case: Case, sequence: str) -> tuple[Path, str]:
     return path, mimetype_for(path)
 
 
-def result_view(case: Case) -> dict[str, Any] | None:
-    """Return the finished result as a template-ready dict, or None while there is none."""
-    prediction = case.prediction
-    if prediction is None:
+# --- the result page's view model ------------------------------------------------------------
+# The template only loops and branches over these; every number is formatted here.
+
+CHART_ROW = 36  # px per class in the probability chart
+CHART_LEFT = 26  # px where the bars start
+CHART_WIDTH = 320  # px of a bar at probability 1
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One class of the probability chart and list: its bar, whisker and printed values."""
+
+    letter: str
+    name: str
+    percent: str  # "80.0"
+    data_p: str  # "0.800000", for scripts and tests
+    spread: str | None  # "3.0" (± percentage points), None without a spread
+    top: bool
+    y: int
+    text_y: int
+    width: str
+    whisker: tuple[str, str, int] | None  # (x1, x2, y) of the ± std line
+
+
+@dataclass(frozen=True)
+class Chart:
+    """The probability chart (SVG geometry) with its text description."""
+
+    bars: tuple[Bar, ...]
+    height: int
+    description: str
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A file the 3D viewer loads: a sequence or an overlay (mask, heatmap)."""
+
+    key: str
+    label: str
+    url: str
+    name: str
+    opacity: float | None = None
+
+
+@dataclass(frozen=True)
+class Download:
+    """A download button."""
+
+    id: str
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the page says about the model."""
+
+    name: str
+    version: str
+    demo: bool
+    training_data: str | None
+    weights_sha256: str | None
+    weights_short: str | None
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """Everything the result section of templates/cases/result.html shows of a finished case."""
+
+    outcome: str
+    outcome_label: str
+    demo: bool
+    class_letter: str | None
+    class_name: str | None
+    grade_group: str | None
+    message: str | None
+    low_confidence: bool
+    no_lesion_found: bool
+    candidate_volume: str  # "23.5 mL" or "—"
+    slice_index: int | None
+    slice_method: str | None
+    agreement: str | None  # "67% of 3 slices vote A"
+    agreement_slices: str | None  # "40, 41, 42"
+    entropy: str | None  # "0.640"
+    chart: Chart | None
+    model: ModelFacts
+    analysis_time: str | None  # "8.8 s": the summary's total
+    stage_times: tuple[tuple[str, str], ...]  # (stage, "1.9 s"), without the total
+    sequences: tuple[Volume, ...]
+    overlays: tuple[Volume, ...]
+    montage_url: str | None
+    gradcam_url: str | None
+    downloads: tuple[Download, ...]
+    save_name: str
+
+
+OUTCOME_LABELS = {SUBTYPE: "Glioma subtype"}
+"""Words for outcomes; others are shown with their value's words (e.g. "no tumour")."""
+
+# The 3D viewer's overlays: key (element ids, colour swatch), label, artefact, opacity.
+OVERLAYS = (
+    ("mask", "Tumour candidate", art.MASK_NIFTI, 0.7),
+    ("heatmap", "Grad-CAM heatmap", art.HEATMAP_NIFTI, 0.5),
+)
+DOWNLOADS = (
+    ("download-summary", "Summary (JSON)", art.SUMMARY_JSON),
+    ("download-montage", "Montage (PNG)", art.MONTAGE_PNG),
+    ("download-gradcam", "Grad-CAM (PNG)", art.GRADCAM_PNG),
+)
+
+
+def _fixed(value: float, digits: int) -> str:
+    """Return `value` with `digits` decimals, never "-0.0" (a rounding artefact)."""
+    text = f"{value:.{digits}f}"
+    return text[1:] if text.startswith("-") and float(text) == 0 else text
+
+
+def _chart(result: dict[str, Any]) -> Chart | None:
+    probabilities = result.get("probabilities")
+    if probabilities is None:
         return None
-    summary = dict(prediction.extra or {})
-    probabilities = prediction.probabilities or {}
-    summary["bars"] = [
-        {"letter": c, "name": CLASS_NAMES[c], "p": float(probabilities.get(c, 0.0))}
-        for c in CLASSES
-    ]
-    summary.setdefault("class", prediction.predicted_class)
-    summary.setdefault("class_name", CLASS_NAMES.get(prediction.predicted_class, ""))
-    summary.setdefault("slice_index", prediction.slice_index)
-    summary.setdefault("candidate_volume_ml", prediction.candidate_volume_ml)
-    return summary
+    std = (result.get("uncertainty") or {}).get("std") or {}
+    bars = []
+    for row, letter in enumerate(CLASSES):
+        p = float(probabilities[letter])
+        s = float(std.get(letter) or 0.0)
+        y = row * CHART_ROW + 4
+        whisker = None
+        if s > 0:
+            whisker = (_fixed(CHART_LEFT + CHART_WIDTH * max(p - s, 0.0), 2),
+                       _fixed(CHART_LEFT + CHART_WIDTH * min(p + s, 1.0), 2), y + 13)
+        bars.append(Bar(
+            letter=letter, name=CLASS_NAMES[letter], percent=_fixed(p * 100, 1),
+            data_p=f"{p:.6f}", spread=_fixed(s * 100, 1) if s > 0 else None,
+            top=letter == result.get("class"), y=y, text_y=y + 18,
+            width=_fixed(CHART_WIDTH * p, 2), whisker=whisker,
+        ))
+    description = ", ".join(f"{bar.letter} {bar.percent}%" for bar in bars)
+    return Chart(tuple(bars), len(bars) * CHART_ROW + 6, description)
+
+
+def _agreement(result: dict[str, Any]) -> tuple[str | None, str | None]:
+    uncertainty = result.get("uncertainty") or {}
+    agreement = uncertainty.get("agreement")
+    if agreement is None or result.get("class") is None:
+        return None, None
+    slices = uncertainty.get("slices") or []
+    count = len(slices) or "the"
+    text = f"{_fixed(agreement * 100, 0)}% of {count} slices vote {result['class']}"
+    return text, ", ".join(str(s) for s in slices) or None
+
+
+def _timings(timings: dict[str, float]) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    stages = tuple((stage, f"{_fixed(seconds, 1)} s")
+                   for stage, seconds in timings.items() if stage != "total")
+    if "total" in timings:
+        return f"{_fixed(timings['total'], 1)} s", stages
+    # An old summary without a total: its stages are all there is.
+    return (f"{_fixed(sum(timings.values()), 1)} s" if timings else None), stages
+
+
+def _sequences(case: Case) -> tuple[Volume, ...]:
+    volumes = []
+    for sequence in SEQUENCES:
+        scan = case.scan_for(sequence)
+        if scan is None:
+            continue
+        suffix = ".nii.gz" if scan.stored_path.endswith(".gz") else ".nii"
+        volumes.append(Volume(sequence, SEQUENCE_LABELS[sequence],
+                              url_for("cases.scan", case_id=case.id, sequence=sequence),
+                              sequence + suffix))
+    return tuple(volumes)
+
+
+def _artefact_url(case: Case, name: str, **args: Any) -> str:
+    return url_for("cases.artefact", case_id=case.id, name=name, **args)
+
+
+def build_result_page(case: Case) -> ResultPage | None:
+    """Return the view model of a finished case's result, or None until the case is done.
+
+    Built from `ResultSchema`, the same result the API and the status endpoint return; figures,
+    overlays and downloads are offered for the artefacts that exist. Needs a request context
+    (it builds URLs).
+    """
+    if not has_result(case):
+        return None
+    result = ResultSchema().dump(case.prediction)
+    model = result["model"]
+    sha = model.get("weights_sha256") or None
+    agreement, agreement_slices = _agreement(result)
+    entropy = (result.get("uncertainty") or {}).get("entropy")
+    volume = result.get("candidate_volume_ml")
+    analysis_time, stage_times = _timings(result["timings"])
+    present = set(existing_artefacts(case))
+    outcome = result["outcome"]
+    return ResultPage(
+        outcome=outcome,
+        outcome_label=OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize()),
+        demo=result["disclaimer"] is not None,
+        class_letter=result.get("class"),
+        class_name=result.get("class_name"),
+        grade_group=result.get("grade_group"),
+        message=result.get("message"),
+        low_confidence=result["low_confidence"],
+        no_lesion_found=result["no_lesion_found"],
+        candidate_volume="—" if volume is None else f"{_fixed(volume, 1)} mL",
+        slice_index=result.get("slice_index"),
+        slice_method=result.get("slice_method"),
+        agreement=agreement,
+        agreement_slices=agreement_slices,
+        entropy=None if entropy is None else _fixed(entropy, 3),
+        chart=_chart(result),
+        model=ModelFacts(
+            name=model.get("name") or "—", version=model.get("version") or "—",
+            demo=bool(model.get("demo")), training_data=model.get("training_data") or None,
+            weights_sha256=sha, weights_short=sha[:16] if sha else None,
+        ),
+        analysis_time=analysis_time,
+        stage_times=stage_times,
+        sequences=_sequences(case),
+        overlays=tuple(Volume(key, label, _artefact_url(case, name), name, opacity)
+                       for key, label, name, opacity in OVERLAYS if name in present),
+        montage_url=_artefact_url(case, art.MONTAGE_PNG) if art.MONTAGE_PNG in present else None,
+        gradcam_url=_artefact_url(case, art.GRADCAM_PNG) if art.GRADCAM_PNG in present else None,
+        downloads=tuple(Download(id_, label, _artefact_url(case, name, download=1))
+                        for id_, label, name in DOWNLOADS if name in present),
+        save_name="gliomalens-" + (case.pseudonym or case.id[:8]).replace(" ", "_") + ".png",
+    )

@@ -22,18 +22,16 @@ from app.cases import bp
 from app.cases.access import case_or_404, visible_cases
 from app.cases.forms import ConfirmForm, UploadForm
 from app.cases.lifecycle import delete_case, rerun_case
-from app.cases.results import artefact_path, result_view, scan_file
+from app.cases.results import artefact_path, build_result_page, scan_file
+from app.cases.schemas import STATUS_FIELDS, CaseSchema
 from app.cases.uploads import UploadedFile, UploadError, store_upload
+from app.errors.handlers import wants_json
 from app.extensions import db
 from app.pipeline.sequences import SEQUENCES
 from app.worker.queueing import enqueue_case
 
 log = logging.getLogger(__name__)
 CASES_PER_PAGE = 25
-
-
-def _wants_json() -> bool:
-    return request.accept_mimetypes.best == "application/json"
 
 
 @bp.route("/cases")
@@ -57,7 +55,7 @@ def upload() -> Response | str | tuple[Response | str, int]:
         files = {s: UploadedFile(form[s].data.filename or "", form[s].data.stream)
                  for s in SEQUENCES}
         try:
-            case = store_upload(files, current_user.id, (form.pseudonym.data or "").strip())
+            case = store_upload(files, current_user.id, form.pseudonym.data)
         except UploadError as exc:
             target = form[exc.field] if exc.field else form.flair
             target.errors = [*target.errors, str(exc)]
@@ -66,17 +64,17 @@ def upload() -> Response | str | tuple[Response | str, int]:
             enqueue_case(case)
             db.session.commit()
             url = url_for("cases.result", case_id=case.id)
-            if _wants_json():
+            if wants_json():
                 return jsonify(redirect=url, id=case.id), 201
             return redirect(url)
     if request.method == "POST":
-        if _wants_json():
+        if wants_json():
             return jsonify(errors=form.errors), 400
         return render_template("cases/upload.html", form=form), 400
     return render_template("cases/upload.html", form=form)
 
 
-@bp.route("/cases/<case_id>")
+@bp.route("/cases/<case_id:case_id>")
 @login_required
 def result(case_id: str) -> str:
     """Show a case: progress while it runs, the result when done, the message when it failed."""
@@ -84,19 +82,22 @@ def result(case_id: str) -> str:
     audit("case_view", user_id=current_user.id, case_id=case.id)
     db.session.commit()
     return render_template(
-        "cases/result.html", case=case, view=result_view(case), confirm=ConfirmForm()
+        "cases/result.html", case=case, result=build_result_page(case), confirm=ConfirmForm()
     )
 
 
-@bp.route("/cases/<case_id>/status")
+@bp.route("/cases/<case_id:case_id>/status")
 @login_required
 def status(case_id: str) -> Response:
-    """Return the case's status, stage and percent as JSON (the result page polls it)."""
+    """Return the case's id, status, stage, percent, error and result as JSON (the page polls it).
+
+    The same shape as the API's case (`CaseSchema`), limited to STATUS_FIELDS.
+    """
     case = case_or_404(case_id, current_user)
-    return jsonify(case.status_dict())
+    return jsonify(CaseSchema(only=STATUS_FIELDS).dump(case))
 
 
-@bp.route("/cases/<case_id>/files/<name>")
+@bp.route("/cases/<case_id:case_id>/files/<name>")
 @login_required
 def artefact(case_id: str, name: str) -> Response:
     """Send one of the case's artefacts (montage, Grad-CAM, mask, heatmap, summary)."""
@@ -106,7 +107,7 @@ def artefact(case_id: str, name: str) -> Response:
     return send_file(path, mimetype=mimetype, as_attachment=as_attachment, max_age=0)
 
 
-@bp.route("/cases/<case_id>/scans/<sequence>")
+@bp.route("/cases/<case_id:case_id>/scans/<sequence>")
 @login_required
 def scan(case_id: str, sequence: str) -> Response:
     """Send one of the case's stored sequences (for the 3D viewer)."""
@@ -115,7 +116,7 @@ def scan(case_id: str, sequence: str) -> Response:
     return send_file(path, mimetype=mimetype, max_age=0)
 
 
-@bp.route("/cases/<case_id>/rerun", methods=["POST"])
+@bp.route("/cases/<case_id:case_id>/rerun", methods=["POST"])
 @login_required
 def rerun(case_id: str) -> Response:
     """Queue a finished case again (after a failure, or with a new model)."""
@@ -127,7 +128,7 @@ def rerun(case_id: str) -> Response:
     return redirect(url_for("cases.result", case_id=case.id))
 
 
-@bp.route("/cases/<case_id>/delete", methods=["POST"])
+@bp.route("/cases/<case_id:case_id>/delete", methods=["POST"])
 @login_required
 def delete(case_id: str) -> Response:
     """Delete a case with its files and artefacts."""

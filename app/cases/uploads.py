@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import BinaryIO
@@ -11,6 +12,7 @@ from typing import BinaryIO
 from app import storage
 from app.extensions import db
 from app.models import Case, CaseStatus, Scan
+from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
 from app.pipeline.errors import InvalidInputError
 from app.pipeline.nifti_io import VolumeInfo, check_same_grid, inspect_nifti
 from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
@@ -27,6 +29,32 @@ class UploadError(ValueError):
     def __init__(self, message: str, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+
+
+_PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
+
+
+def clean_pseudonym(raw: str | None) -> str | None:
+    """Return the pseudonym stripped of outer spaces, or None when it is empty.
+
+    The one rule for a pseudonym (upload page, API, `store_upload`): at most
+    PSEUDONYM_MAX_LENGTH letters, digits, underscores, spaces, dots and dashes. Refuses anything
+    else with UploadError naming the field "pseudonym".
+    """
+    value = (raw or "").strip()
+    if len(value) > PSEUDONYM_MAX_LENGTH:
+        raise UploadError(
+            f"The pseudonym is longer than {PSEUDONYM_MAX_LENGTH} characters.", "pseudonym"
+        )
+    if not _PSEUDONYM.fullmatch(value):
+        raise UploadError("The pseudonym may hold only letters, digits, underscores, spaces, "
+                          "dots and dashes.", "pseudonym")
+    return value or None
+
+
+def missing_file_message(sequence: str) -> str:
+    """Return what to tell the sender when the file of `sequence` is missing."""
+    return f"Send the {SEQUENCE_LABELS[sequence]} image as the file field '{sequence}'."
 
 
 class UploadedFile:
@@ -69,13 +97,14 @@ def store_upload(
 ) -> Case:
     """Validate and store four sequences as a new queued case; return the committed case.
 
-    Refuses (UploadError naming the slot) a missing or empty file, content that is not a
-    3D NIfTI image within limits, and files that do not share one voxel grid. On any refusal
-    or failure nothing is kept: no database row, no file on disk.
+    Refuses (UploadError naming the field) a bad pseudonym (`clean_pseudonym`), a missing or
+    empty file, content that is not a 3D NIfTI image within limits, and files that do not share
+    one voxel grid. On any refusal or failure nothing is kept: no database row, no file on disk.
     """
+    pseudonym = clean_pseudonym(pseudonym)
     for sequence in SEQUENCES:
         if sequence not in files or not files[sequence].filename:
-            raise UploadError(f"Choose the {SEQUENCE_LABELS[sequence]} file.", sequence)
+            raise UploadError(missing_file_message(sequence), sequence)
     staging = storage.new_staging_dir()
     case_id: str | None = None
     try:
@@ -92,7 +121,7 @@ def store_upload(
         except InvalidInputError as exc:
             raise UploadError(str(exc), exc.sequence) from exc
 
-        case = Case(owner_id=owner_id, pseudonym=pseudonym or None, status=CaseStatus.QUEUED)
+        case = Case(owner_id=owner_id, pseudonym=pseudonym, status=CaseStatus.QUEUED)
         db.session.add(case)
         db.session.flush()  # assigns the id
         case_id = case.id

@@ -47,16 +47,48 @@ def _message(code: int, error: HTTPException) -> str:
     return MESSAGES.get(code, error.description or "Error")
 
 
+def _refused_field(error: HTTPException) -> tuple[str, str] | None:
+    """Return (message, field) of refused input, or None when the error names no field.
+
+    Two kinds carry one: `abort(400, message=..., field=...)` from a view, and a webargs
+    validation error (flask-smorest `@arguments`), whose `messages` are keyed by location, then
+    field. The first field's first message is the one shown.
+    """
+    data = getattr(error, "data", None) or {}
+    if "field" in data:
+        return str(data.get("message") or _message(error.code or 400, error)), data["field"]
+    messages = data.get("messages")
+    if not messages:
+        return None
+    by_field = next(iter(messages.values()))
+    field, problems = next(iter(by_field.items()))
+    problem = problems[0] if isinstance(problems, list) else str(problems)
+    if problem == "Unknown field.":
+        problem = f"Unknown {_LOCATION_WORDS.get(next(iter(messages)), 'field')} '{field}'."
+    return problem, field
+
+
+_LOCATION_WORDS = {"query": "query parameter", "form": "form field", "files": "file field"}
+
+
 def handle_http_error(error: HTTPException) -> tuple[object, int, dict[str, str]]:
-    """Render an HTTP error as JSON or as the error page, with a plain-words message."""
+    """Render an HTTP error as JSON or as the error page, with a plain-words message.
+
+    JSON answers are `{"error", "status"}`, plus `field` when input was refused field by field.
+    """
     code = error.code or 500
     if code >= 500:
         db.session.rollback()
     message = _message(code, error)
+    refused = _refused_field(error) if code == 400 else None
     # Keep the exception's own headers (e.g. `Allow` on a 405, RFC 9110), not its content type.
     headers = {k: v for k, v in error.get_headers() if k.lower() != "content-type"}
     if wants_json():
+        if refused is not None:
+            return jsonify(error=refused[0], field=refused[1], status=code), code, headers
         return jsonify(error=message, status=code), code, headers
+    if refused is not None:
+        message = refused[0]
     return render_template("errors/error.html", code=code, message=message), code, headers
 
 

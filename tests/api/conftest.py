@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
 import io
-import json
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -13,10 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from app import storage
 from app.extensions import db
 from app.models import ApiToken, Case, User
-from tests.factories import make_prediction, make_summary
+from tests.factories import make_prediction, make_summary, write_artefacts
 
 API = "/api/v1"
 SEQS = ("flair", "t1", "t1ce", "t2")
@@ -72,22 +69,6 @@ def upload_data(paths: dict[str, Path], **overrides) -> dict:
     return data
 
 
-def write_artefacts(case: Case, names: tuple[str, ...] | None = None) -> Path:
-    """Write small stand-ins for a case's artefacts into its results folder; return the folder."""
-    folder = storage.results_dir(case.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    blobs = {
-        "montage.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 16,
-        "gradcam.png": b"\x89PNG\r\n\x1a\n" + b"\1" * 16,
-        "candidate_mask.nii.gz": gzip.compress(b"\0" * 348),
-        "heatmap.nii.gz": gzip.compress(b"\1" * 348),
-        "summary.json": json.dumps(SUMMARY).encode(),
-    }
-    for name in names or tuple(blobs):
-        (folder / name).write_bytes(blobs[name])
-    return folder
-
-
 @pytest.fixture
 def token(user) -> str:
     return issue_token(user)
@@ -120,10 +101,7 @@ def done_case(case_factory) -> Callable[..., Case]:
 
     def factory(demo: bool = True, **kwargs) -> Case:
         case = case_factory(**kwargs)
-        summary = json.loads(json.dumps(SUMMARY))
-        summary["model"]["demo"] = demo
-        extra = {k: v for k, v in summary.items() if k not in ("class", "probabilities")}
-        make_prediction(case, cls="G", **extra)
+        make_prediction(case, demo=demo)
         write_artefacts(case)
         return case
 

@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app import storage
-from app.api.schemas import DISCLAIMER
+from app.cases.schemas import DISCLAIMER
 from app.models import AuditEvent, Case, Prediction, Scan
 from app.models.base import utcnow
 from app.pipeline.artefacts import ARTEFACTS
-from tests.api.conftest import API, SUMMARY, client_with_token, upload_data, write_artefacts
+from tests.api.conftest import API, SUMMARY, client_with_token, upload_data
+from tests.factories import SUMMARY_TIMINGS, make_prediction, write_artefacts
 
 UNKNOWN = "0123456789abcdef0123456789abcdef"
 
@@ -56,7 +57,8 @@ def test_done_case_shows_the_whole_result(api_client, done_case):
         "name": "test-model", "version": "0", "weights_sha256": "0" * 64, "demo": True,
         "training_data": "synthetic phantoms",
     }
-    assert result["timings"] == {"total": 1.0}  # the prediction's own timings column
+    assert result["timings"] == SUMMARY_TIMINGS  # the summary's own timings, total included
+    assert result["outcome"] == "subtype" and result["message"] is None
     assert result["disclaimer"] == DISCLAIMER and "not for clinical use" in DISCLAIMER
     assert body["files"] == {name: f"{API}/cases/{case.id}/files/{name}" for name in ARTEFACTS}
 
@@ -67,16 +69,32 @@ def test_result_of_a_non_demo_model_has_no_disclaimer(api_client, done_case):
     assert result["model"]["demo"] is False and result["disclaimer"] is None
 
 
-def test_result_from_a_minimal_summary_falls_back_to_class_tables(api_client, case_factory):
-    from tests.factories import make_prediction
-
+def test_result_from_an_old_minimal_summary_falls_back_to_columns_and_tables(
+        api_client, case_factory):
     case = case_factory()
-    make_prediction(case, cls="O")  # extra holds only class, probabilities, model.demo
+    # What an early release stored: no outcome, names, uncertainty or timings in the summary.
+    make_prediction(case, summary={"class": "O", "probabilities": {"A": 0.2, "O": 0.7, "G": 0.1},
+                                   "model": {"demo": True}, "slice_index": 9})
     result = api_client.get(f"{API}/cases/{case.id}").get_json()["result"]
+    assert result["outcome"] == "subtype"
     assert result["class"] == "O" and result["class_name"].startswith("Oligodendroglioma")
     assert result["grade_group"].startswith("WHO grade 2")
     assert result["uncertainty"] is None and result["low_confidence"] is False
+    assert result["model"]["name"] == "" and result["slice_index"] == 9
     assert result["disclaimer"] == DISCLAIMER
+
+
+def test_result_without_a_subtype_has_null_class_and_keeps_new_sections(api_client, case_factory):
+    case = case_factory()
+    summary = {**SUMMARY, "outcome": "no_tumour", "class": None, "class_name": None,
+               "grade_group": None, "probabilities": None, "message": "No tumour was found.",
+               "segmentation": {"volumes_ml": {"whole": 0.0}}, "a_future_section": {"x": 1}}
+    make_prediction(case, summary=summary)
+    result = api_client.get(f"{API}/cases/{case.id}").get_json()["result"]
+    assert result["outcome"] == "no_tumour" and result["message"] == "No tumour was found."
+    assert result["class"] is None and result["probabilities"] is None
+    assert result["segmentation"] == {"volumes_ml": {"whole": 0.0}}
+    assert "a_future_section" not in result  # undeclared sections are left out, not refused
 
 
 def test_failed_case_shows_the_error(api_client, case_factory):

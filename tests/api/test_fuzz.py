@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +11,10 @@ import schemathesis
 from flask import Flask
 from hypothesis import HealthCheck, settings
 
-from app.api.openapi import EXAMPLE_CASE_ID, SECURITY_SCHEME, openapi_document
+from app import create_app
+from app.api.auth import SECURITY_SCHEME
+from app.api.document import EXAMPLE_CASE_ID, openapi_document
+from app.config import TestConfig
 from app.extensions import db
 from app.models import ApiToken
 from app.models.token import hash_token
@@ -22,13 +26,25 @@ FUZZ_TOKEN = "gl_fuzz-" + secrets.token_urlsafe(24)
 # Requests go to the running test's app, which `fuzzed_app` plugs in.
 CURRENT_APP = FreshContextApp()
 
-# The document the app serves at /api/v1/openapi.json (test_openapi.py checks they are equal).
+
+
+def _served_document() -> dict:
+    """The document an app serves at /api/v1/openapi.json (generated when the app is made)."""
+    with tempfile.TemporaryDirectory() as instance:
+        app = create_app({**{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
+                          "INSTANCE_PATH": instance, "STORAGE_DIR": f"{instance}/storage",
+                          "CELERY": {"broker_url": "memory://"}})
+        with app.test_request_context():
+            return openapi_document(API)
+
+
+# test_openapi.py checks that the served document equals openapi_document(API).
 # schemathesis.pytest.from_fixture would load it from each test's app, but its lazy loader
 # relies on a pytest node attribute that pytest 9.2 removed; so the schema is built eagerly.
 config = schemathesis.Config.from_dict(
     {"auth": {"openapi": {SECURITY_SCHEME: {"bearer": FUZZ_TOKEN}}}}
 )
-schema = schemathesis.openapi.from_dict(openapi_document(API), config=config)
+schema = schemathesis.openapi.from_dict(_served_document(), config=config)
 schema.app = CURRENT_APP
 
 

@@ -7,22 +7,17 @@ from html.parser import HTMLParser
 import pytest
 
 from app.models.case import Scan
-from tests.factories import make_prediction, make_summary
+from tests.factories import make_prediction, make_summary, write_artefacts
 
 FULL_SUMMARY = make_summary(
     cls="A",
     probabilities={"A": 0.5, "O": 0.3, "G": 0.2},
-    uncertainty={"std": {"A": 0.1, "O": 0.05, "G": 0.02}, "entropy": 1.03,
-                 "slices": [40, 41, 42], "agreement": 0.67},
+    std={"A": 0.1, "O": 0.05, "G": 0.02}, entropy=1.03, agreement=0.67, slices=(40, 41, 42),
     low_confidence=True,
-    slice_index=41,
-    candidate_volume_ml=23.46,
-    model={"name": "glioma-demo", "version": "1.2.0", "weights_sha256": "ab" * 32, "demo": True,
-           "training_data": "synthetic phantoms"},
-    timings={"loading": 1.0, "classifying": 2.0},
-    artefacts={"montage": "montage.png", "gradcam": "gradcam.png",
-               "mask": "candidate_mask.nii.gz", "heatmap": "heatmap.nii.gz",
-               "summary": "summary.json"},
+    volume_ml=23.46,
+    name="glioma-demo", version="1.2.0", weights_sha256="ab" * 32, demo=True,
+    training_data="synthetic phantoms",
+    timings={"load": 1.9, "slice": 0.6, "predict": 2.1, "gradcam": 3.4, "total": 8.0},
 )
 
 
@@ -141,6 +136,7 @@ def test_result_page_while_processing_shows_stage_and_progress(logged_in_client,
 def test_result_page_with_minimal_prediction(logged_in_client, case_factory):
     case = case_factory()
     make_prediction(case)
+    write_artefacts(case, ("summary.json",))
     p = page(logged_in_client.get(f"/cases/{case.id}"))
     assert "demo-banner" in p.by_id
     assert "phantom-note" in p.by_id
@@ -175,7 +171,8 @@ def _add_scans(db, case, suffixes):
 
 def test_result_page_done_shows_everything(db, logged_in_client, case_factory):
     case = case_factory(pseudonym="PH 7")
-    make_prediction(case, cls="A", **FULL_SUMMARY)
+    make_prediction(case, summary=FULL_SUMMARY)
+    write_artefacts(case)
     _add_scans(db, case, {"flair": ".nii.gz", "t1": ".nii", "t1ce": ".nii.gz", "t2": ".nii.gz"})
     response = logged_in_client.get(f"/cases/{case.id}")
     p = page(response)
@@ -208,13 +205,62 @@ def test_result_page_done_shows_everything(db, logged_in_client, case_factory):
     assert p.by_id["overlay-heatmap"]["data-name"] == "heatmap.nii.gz"
     assert p.by_id["viewer-panel"]["data-slice-index"] == "41"
     assert "rerun" in p.by_id and "delete" in p.by_id
+    # The analysis took the summary's total, not the sum of every timing (total included).
+    assert "8.0 s" in html and "16.0 s" not in html
+    assert "load 1.9 s" in html and "total" not in html.split('id="timings"')[1].split("</dd>")[0]
+    assert p.by_id["download-montage"]["href"] == f"/cases/{case.id}/files/montage.png?download=1"
+    assert "67% of 3 slices vote A" in html and "1.030" in html
+
+
+def test_result_page_offers_only_artefacts_that_exist(db, logged_in_client, case_factory):
+    case = case_factory()
+    make_prediction(case)
+    write_artefacts(case, ("montage.png", "candidate_mask.nii.gz"))
+    _add_scans(db, case, {"flair": ".nii.gz", "t1": ".nii.gz", "t1ce": ".nii.gz", "t2": ".nii.gz"})
+    p = page(logged_in_client.get(f"/cases/{case.id}"))
+    assert "montage" in p.by_id and "gradcam" not in p.by_id
+    assert "overlay-mask" in p.by_id and "overlay-heatmap" not in p.by_id
+    assert "download-montage" in p.by_id and "download-summary" not in p.by_id
+
+
+def test_result_page_without_a_subtype_shows_the_outcome_and_message(logged_in_client,
+                                                                     case_factory):
+    case = case_factory()
+    summary = {**make_summary(), "outcome": "no_tumour", "class": None, "class_name": None,
+               "grade_group": None, "probabilities": None, "uncertainty": None,
+               "message": "No tumour was found in this scan."}
+    make_prediction(case, summary=summary)
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    assert "result-class" not in p.by_id and "probability-chart" not in p.by_id
+    assert p.by_id["result-outcome"]["data-outcome"] == "no_tumour"
+    assert "No tumour was found in this scan." in response.get_data(as_text=True)
+
+
+def test_negative_zero_entropy_is_shown_as_zero(logged_in_client, case_factory):
+    case = case_factory()
+    make_prediction(case, entropy=-1e-9)
+    html = logged_in_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "-0.000" not in html and ">0.000 <" in html
+
+
+def test_status_endpoint_has_the_api_shape_of_progress_and_result(logged_in_client,
+                                                                  case_factory):
+    running = case_factory(status="running", stage="classifying", percent=40)
+    assert logged_in_client.get(f"/cases/{running.id}/status").get_json() == {
+        "id": running.id, "status": "running", "stage": "classifying", "percent": 40,
+        "error": None, "result": None,
+    }
+    done = case_factory()
+    make_prediction(done)
+    body = logged_in_client.get(f"/cases/{done.id}/status").get_json()
+    assert body["status"] == "done" and body["result"]["class"] == "G"
+    assert body["result"]["timings"]["total"] == 1.0
 
 
 def test_no_demo_banner_for_a_site_model(logged_in_client, case_factory):
     case = case_factory()
-    make_prediction(
-        case, model={"name": "site", "version": "3", "demo": False, "training_data": "local cohort"}
-    )
+    make_prediction(case, name="site", version="3", demo=False, training_data="local cohort")
     p = page(logged_in_client.get(f"/cases/{case.id}"))
     assert "demo-banner" not in p.by_id
     assert "phantom-note" in p.by_id

@@ -1,0 +1,260 @@
+"""The one shape of a case and its result: marshmallow schemas shared by every reader.
+
+`ResultSchema` turns a stored prediction into the result that the API returns, that the status
+endpoint returns and that the result page's view model (app/cases/results.py) is built from, so
+that all three agree. `CaseSchema` wraps it with the case's progress. The OpenAPI document is
+generated from these classes (app/api).
+
+Precedence, in one place: the summary the pipeline wrote (`Prediction.extra`) is the source of
+truth; the prediction's columns only fill keys that an old summary lacks; the class tables fill
+the names of an old subtype result. Sections the schema does not declare are left out of the
+answer rather than refused, so a newer pipeline cannot break an older web tier.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+from marshmallow import EXCLUDE, Schema, fields, pre_dump
+
+from app import storage
+from app.models import Case, CaseStatus, Prediction
+from app.models.case import CASE_ID_PATTERN
+from app.pipeline.artefacts import ARTEFACTS
+from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+
+SUBTYPE = "subtype"
+"""The `outcome` of a result that carries a subtype; a summary without `outcome` is one."""
+
+DISCLAIMER = (
+    "Demo model trained on synthetic phantoms only, not for clinical use: its suggestions show "
+    "how GliomaLens works and say nothing about a real patient."
+)
+
+STATUS_FIELDS = ("id", "status", "stage", "percent", "error", "result")
+"""What the result page's status endpoint returns of `CaseSchema`."""
+
+
+class Dumping(Schema):
+    """A schema used to write answers; keys in declaration order, more keys allowed later.
+
+    `unknown = EXCLUDE` leaves `additionalProperties` open in the OpenAPI document, so clients
+    that validate answers keep working when a section is added.
+    """
+
+    class Meta:
+        """marshmallow options."""
+
+        ordered = True
+        unknown = EXCLUDE
+
+
+ByClassSchema = Dumping.from_dict(
+    {c: fields.Float(required=True) for c in CLASSES}, name="ByClass"
+)
+"""One number per class letter (A, O, G)."""
+
+
+class ModelSchema(Dumping):
+    """The model that produced (part of) a result."""
+
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+    weights_sha256 = fields.String(
+        required=True, metadata={"description": "SHA-256 of the weights file."}
+    )
+    demo = fields.Boolean(
+        required=True,
+        metadata={"description": "True for the shipped demo model, trained on synthetic "
+                                 "phantoms only."},
+    )
+    training_data = fields.Raw(
+        allow_none=True,
+        metadata={"description": "What the model was trained on, from its model card."},
+    )
+
+
+class UncertaintySchema(Dumping):
+    """How stable the prediction is over the slices around the chosen one."""
+
+    std = fields.Nested(
+        ByClassSchema, metadata={"description": "Standard deviation of each probability."}
+    )
+    entropy = fields.Float(metadata={"description": "Entropy of the mean probabilities."})
+    slices = fields.List(fields.Integer())
+    agreement = fields.Float(
+        metadata={"description": "Fraction of slices voting for the predicted class.",
+                  "minimum": 0, "maximum": 1},
+    )
+
+
+def _section(description: str) -> fields.Field:
+    return fields.Dict(allow_none=True, metadata={"description": description})
+
+
+class ResultSchema(Dumping):
+    """The analysis of a finished case.
+
+    `class`, `class_name`, `grade_group` and `probabilities` are null when `outcome` is not
+    `subtype` (the analysis ended early, e.g. no tumour); `message` then says why.
+    """
+
+    outcome = fields.String(
+        required=True,
+        metadata={"description": "How the analysis ended: `subtype` when a class is given; "
+                                 "later also `needs_review`, `no_tumour`, `not_glioma`, "
+                                 "`out_of_distribution`."},
+    )
+    class_ = fields.String(
+        data_key="class", attribute="class", required=True, allow_none=True,
+        metadata={"enum": [*CLASSES, None], "description": "CPM-RadPath class."},
+    )
+    class_name = fields.String(required=True, allow_none=True)
+    grade_group = fields.String(required=True, allow_none=True)
+    probabilities = fields.Nested(
+        ByClassSchema, required=True, allow_none=True,
+        metadata={"description": "Probability of each class letter."},
+    )
+    uncertainty = fields.Nested(UncertaintySchema, required=True, allow_none=True)
+    low_confidence = fields.Boolean(required=True)
+    no_lesion_found = fields.Boolean(
+        required=True,
+        metadata={"description": "True when no tumour-like region was found; the slice is a "
+                                 "fallback."},
+    )
+    message = fields.String(
+        allow_none=True, metadata={"description": "A caveat for the reader, or null."}
+    )
+    slice_index = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "Axial slice (RAS+) classified."},
+    )
+    slice_method = fields.String(allow_none=True)
+    candidate_volume_ml = fields.Float(required=True, allow_none=True)
+    model = fields.Nested(ModelSchema, required=True)
+    models = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ModelSchema),
+        metadata={"description": "The model of each task (subtype, segmentation, ...)."},
+    )
+    timings = fields.Dict(
+        keys=fields.String(), values=fields.Float(), required=True,
+        metadata={"description": "Seconds per pipeline stage, and `total`."},
+    )
+    disclaimer = fields.String(
+        required=True, allow_none=True,
+        metadata={"description": "Set whenever a demo model took part: the result is not for "
+                                 "clinical use."},
+    )
+    sequences = _section("Which file is which sequence, once that check runs.")
+    segmentation = _section("The tumour segmentation and its measurements, once it runs.")
+    tumour_type = _section("Whether the tumour looks like a glioma, once that model runs.")
+    in_distribution = _section("Whether the scan is like the training data, once checked.")
+
+    @pre_dump
+    def from_prediction(self, prediction: Prediction, **_: Any) -> dict[str, Any]:
+        """Return the result of `prediction` with the precedence described in the module."""
+        return result_data(prediction)
+
+
+def _model_block(prediction: Prediction, stored: dict[str, Any] | None) -> dict[str, Any]:
+    stored = stored or {}
+    return {
+        "name": str(stored.get("name") or prediction.model_name or ""),
+        "version": str(stored.get("version") or prediction.model_version or ""),
+        "weights_sha256": str(stored.get("weights_sha256") or prediction.weights_sha256 or ""),
+        "demo": bool(stored.get("demo", False)),
+        "training_data": stored.get("training_data"),
+    }
+
+
+def result_data(prediction: Prediction) -> dict[str, Any]:
+    """Return the result dict of a stored prediction, before `ResultSchema` picks its keys.
+
+    The stored summary wins; columns fill what an old summary lacks; `outcome` defaults to
+    `subtype`. Never raises for a summary with missing or extra keys.
+    """
+    data = dict(prediction.extra or {})
+    outcome = data.get("outcome") or SUBTYPE
+    data["outcome"] = outcome
+    subtype = outcome == SUBTYPE
+    letter = data.get("class", prediction.predicted_class if subtype else None)
+    data["class"] = letter or None
+    data["class_name"] = data.get("class_name") or CLASS_NAMES.get(letter or "")
+    data["grade_group"] = data.get("grade_group") or GRADE_GROUPS.get(letter or "")
+    probabilities = data.get("probabilities", prediction.probabilities if subtype else None)
+    data["probabilities"] = (
+        None if probabilities is None
+        else {c: float(probabilities.get(c, 0.0)) for c in CLASSES}
+    )
+    data.setdefault("uncertainty", None)
+    data["low_confidence"] = bool(data.get("low_confidence", False))
+    data["no_lesion_found"] = bool(data.get("no_lesion_found", False))
+    data.setdefault("slice_index", prediction.slice_index)
+    data.setdefault("candidate_volume_ml", prediction.candidate_volume_ml)
+    data["model"] = _model_block(prediction, data.get("model"))
+    if "models" in data:
+        data["models"] = {task: _model_block(prediction, block)
+                          for task, block in (data["models"] or {}).items()}
+    data["timings"] = {k: float(v) for k, v in (data.get("timings") or prediction.timings
+                                                or {}).items()}
+    demo = data["model"]["demo"] or any(m["demo"] for m in data.get("models", {}).values())
+    data["disclaimer"] = DISCLAIMER if demo else None
+    return data
+
+
+def existing_artefacts(case: Case) -> tuple[str, ...]:
+    """Return the names of the case's artefacts that exist on disk, in ARTEFACTS order."""
+    folder = storage.results_dir(case.id)
+    return tuple(name for name in ARTEFACTS if (folder / name).is_file())
+
+
+class CaseSchema(Dumping):
+    """A case: its progress always, its result once done, its error once failed."""
+
+    id = fields.String(required=True, metadata={"pattern": f"^{CASE_ID_PATTERN}$"})
+    url = fields.String(required=True, metadata={"description": "This case in the API."})
+    pseudonym = fields.String(required=True, allow_none=True)
+    status = fields.String(required=True, metadata={"enum": [s.value for s in CaseStatus]})
+    stage = fields.String(required=True, metadata={"description": "Pipeline stage while running."})
+    percent = fields.Integer(required=True, metadata={"minimum": 0, "maximum": 100})
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    finished_at = fields.DateTime(required=True, allow_none=True)
+    error = fields.String(
+        required=True, allow_none=True, metadata={"description": "Why the analysis failed."}
+    )
+    result = fields.Nested(
+        ResultSchema, required=True, allow_none=True,
+        metadata={"description": "The result once the status is `done`, else null."},
+    )
+    files = fields.Dict(
+        keys=fields.String(), values=fields.String(), required=True,
+        metadata={"description": "URL of each artefact that exists, by file name ("
+                                 + ", ".join(ARTEFACTS) + ")."},
+    )
+
+    @pre_dump
+    def from_case(self, case: Case, **_: Any) -> dict[str, Any]:
+        """Return the answer's values for `case` (the result only when it is done)."""
+        failed = case.status == CaseStatus.FAILED.value
+        return {
+            "id": case.id,
+            "url": url_for("api.get_case", case_id=case.id),
+            "pseudonym": case.pseudonym,
+            "status": case.status,
+            "stage": case.stage,
+            "percent": int(case.percent or 0),
+            "created_at": case.created_at,
+            "updated_at": case.updated_at,
+            "finished_at": case.finished_at,
+            "error": case.error_message if failed else None,
+            "result": case.prediction if has_result(case) else None,
+            "files": {name: url_for("api.case_file", case_id=case.id, name=name)
+                      for name in existing_artefacts(case)},
+        }
+
+
+def has_result(case: Case) -> bool:
+    """Return whether the case is done and has a prediction (a re-run hides the old one)."""
+    return case.status == CaseStatus.DONE.value and case.prediction is not None
