@@ -269,7 +269,9 @@ def build_result_page(case: Case) -> ResultPage | None:
         chart=_chart(result),
         model=ModelFacts(
             name=model.get("name") or "—", version=model.get("version") or "—",
-            demo=bool(model.get("demo")), training_data=model.get("training_data") or None,
+            demo=bool(model.get("demo")),
+            # The page ends the sentence itself: "No patient data." must not become "data..".
+            training_data=str(model.get("training_data") or "").strip().rstrip(".") or None,
             weights_sha256=sha, weights_short=sha[:16] if sha else None,
         ),
         analysis_time=analysis_time,

@@ -297,3 +297,10 @@ def test_static_files_are_served(client, path):
     response = client.get(f"/static/{path}")
     assert response.status_code == 200
     assert response.mimetype in ("text/css", "text/javascript", "application/javascript")
+
+
+def test_training_data_sentence_ends_once(logged_in_client, case_factory):
+    case = case_factory()
+    make_prediction(case, demo=False, training_data="No patient data.")
+    html = logged_in_client.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Training data: No patient data." in html and "data.." not in html
