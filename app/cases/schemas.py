@@ -157,12 +157,15 @@ class ResultSchema(Dumping):
         return result_data(prediction)
 
 
-def _model_block(prediction: Prediction, stored: dict[str, Any] | None) -> dict[str, Any]:
+def _model_block(stored: dict[str, Any] | None,
+                 columns: Prediction | None = None) -> dict[str, Any]:
+    """Return a model block; `columns` (the subtype model's) fill what `stored` lacks."""
     stored = stored or {}
     return {
-        "name": str(stored.get("name") or prediction.model_name or ""),
-        "version": str(stored.get("version") or prediction.model_version or ""),
-        "weights_sha256": str(stored.get("weights_sha256") or prediction.weights_sha256 or ""),
+        "name": str(stored.get("name") or (columns and columns.model_name) or ""),
+        "version": str(stored.get("version") or (columns and columns.model_version) or ""),
+        "weights_sha256": str(stored.get("weights_sha256")
+                              or (columns and columns.weights_sha256) or ""),
         "demo": bool(stored.get("demo", False)),
         "training_data": stored.get("training_data"),
     }
@@ -192,9 +195,9 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
     data["no_lesion_found"] = bool(data.get("no_lesion_found", False))
     data.setdefault("slice_index", prediction.slice_index)
     data.setdefault("candidate_volume_ml", prediction.candidate_volume_ml)
-    data["model"] = _model_block(prediction, data.get("model"))
+    data["model"] = _model_block(data.get("model"), prediction)
     if "models" in data:
-        data["models"] = {task: _model_block(prediction, block)
+        data["models"] = {task: _model_block(block)
                           for task, block in (data["models"] or {}).items()}
     data["timings"] = {k: float(v) for k, v in (data.get("timings") or prediction.timings
                                                 or {}).items()}

@@ -280,3 +280,17 @@ def test_files_are_404_before_the_worker_writes_them(api_client, case_factory):
     assert api_client.get(f"{API}/cases/{case.id}/files/summary.json").status_code == 404
     body = api_client.get(f"{API}/cases/{case.id}").get_json()
     assert list(body["files"]) == ["montage.png"]
+
+
+def test_models_of_several_tasks_are_shown_and_any_demo_model_sets_the_disclaimer(
+        api_client, case_factory):
+    case = case_factory()
+    site = {**SUMMARY["model"], "demo": False, "name": "site-subtype"}
+    segmentation = {"name": "seg-demo", "version": "0.1", "weights_sha256": "1" * 64,
+                    "demo": True, "training_data": "synthetic phantoms"}
+    make_prediction(case, summary={**SUMMARY, "model": site,
+                                   "models": {"subtype": site, "segmentation": segmentation}})
+    result = api_client.get(f"{API}/cases/{case.id}").get_json()["result"]
+    assert result["model"]["name"] == "site-subtype" and result["model"]["demo"] is False
+    assert result["models"]["segmentation"]["name"] == "seg-demo"
+    assert result["disclaimer"] == DISCLAIMER
