@@ -12,4 +12,4 @@ bp = ApiBlueprint("api", __name__, description="Upload cases, poll them, fetch t
 # a browser session: CSRF tokens would only get in the way of scripts.
 csrf.exempt(bp)
 
-from app.api import routes  # noqa: E402,F401
+from app.api import routes
