@@ -45,7 +45,7 @@ def scan_paths(case: Case) -> dict[str, Path]:
 
 def load_classifier() -> Any:
     """Return this process's classifier, loading and warming it up on first use."""
-    from app.pipeline.classifier import get_classifier  # TensorFlow: worker processes only
+    from app.pipeline.models.subtype import get_classifier  # TensorFlow: worker processes only
 
     return get_classifier(str(current_app.config["MODEL_DIR"]))
 
@@ -75,7 +75,7 @@ def analyse_case(self: Task, case_id: str) -> str:
     paths = scan_paths(case)
     out_dir = storage.results_dir(case_id)
     try:
-        from app.pipeline.analysis import analyse_case as run_analysis
+        from app.pipeline.analysis.runner import analyse_case as run_analysis
 
         classifier = load_classifier()
         summary = run_analysis(

@@ -28,14 +28,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.pipeline.sequences import SEQUENCES  # noqa: E402
+from app.pipeline.io.naming import SEQUENCES  # noqa: E402
 
 STAGES = ("load", "slice", "input", "predict", "gradcam", "artefacts", "total")
 
 
 def make_cases(root: Path, n: int, seed: int) -> list[dict[str, Path]]:
     """Write n phantom cases (balanced classes) and return their path dicts."""
-    from app.pipeline.phantoms import generate_case, write_case
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
 
     rng = np.random.default_rng(seed)
     cases = []
@@ -87,11 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="also write the raw numbers as JSON")
     args = p.parse_args(argv)
 
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
-    from app.pipeline.analysis import analyse_case
-    from app.pipeline.classifier import Classifier, build_model
+    from app.pipeline.analysis.runner import analyse_case
+    from app.pipeline.models.subtype import Classifier, build_model
 
     with tempfile.TemporaryDirectory() as scratch:
         scratch = Path(scratch)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.pipeline.phantoms import generate_case, write_case  # noqa: E402
-from app.pipeline.sequences import SEQUENCES  # noqa: E402
+from app.pipeline.io.naming import SEQUENCES  # noqa: E402
+from app.pipeline.synthetic.phantoms import generate_case, write_case  # noqa: E402
 from tests.worker.stack import Stack  # noqa: E402
 
 

@@ -17,8 +17,8 @@ from app.api.schemas import (
     PSEUDONYM_MAX_LENGTH,
     PSEUDONYM_PATTERN,
 )
-from app.pipeline.artefacts import ARTEFACTS
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.render.artefacts import ARTEFACTS
 
 API_VERSION = "1.0.0"
 OPENAPI_VERSION = "3.1.0"

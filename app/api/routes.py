@@ -28,7 +28,7 @@ from app.cases.lifecycle import delete_case
 from app.cases.results import artefact_path
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.extensions import db
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
 from app.queueing import enqueue_case
 
 _PSEUDONYM = re.compile(PSEUDONYM_PATTERN)

@@ -15,8 +15,8 @@ from flask import url_for
 from app import storage
 from app.models import Case, CaseStatus, Prediction
 from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN  # noqa: F401 (re-exported)
-from app.pipeline.artefacts import ARTEFACTS
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.render.artefacts import ARTEFACTS
 
 DISCLAIMER = (
     "Demo model trained on synthetic phantoms only, not for clinical use: its suggestions show "

@@ -6,7 +6,7 @@ from wtforms import StringField, SubmitField
 from wtforms.validators import Length, Optional, Regexp
 
 from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
-from app.pipeline.sequences import SEQUENCE_LABELS
+from app.pipeline.io.naming import SEQUENCE_LABELS
 
 
 def _file_field(sequence: str) -> FileField:

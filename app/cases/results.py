@@ -9,8 +9,8 @@ from flask import abort
 
 from app import storage
 from app.models import Case
-from app.pipeline.artefacts import ARTEFACTS
 from app.pipeline.classes import CLASS_NAMES, CLASSES
+from app.pipeline.render.artefacts import ARTEFACTS
 
 MIMETYPES = {
     ".png": "image/png",

@@ -25,7 +25,7 @@ from app.cases.lifecycle import delete_case, rerun_case
 from app.cases.results import artefact_path, result_view, scan_file
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.extensions import db
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 from app.queueing import enqueue_case
 
 log = logging.getLogger(__name__)

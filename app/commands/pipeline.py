@@ -13,11 +13,11 @@ from flask import Flask
 
 # command name -> (pipeline module, help)
 PIPELINE_COMMANDS = {
-    "phantoms": ("app.pipeline.phantoms", "Write synthetic phantom cases (CPM-RadPath layout)."),
-    "predict": ("app.pipeline.analysis", "Analyse case folders; one JSON line per case."),
-    "train": ("app.pipeline.training", "Train a classifier and write weights + model card."),
-    "evaluate": ("app.pipeline.evaluation", "Print CPM-RadPath metrics on labelled data."),
-    "import-model": ("app.pipeline.import_model", "Import a model saved by the original notebook."),
+    "phantoms": ("app.pipeline.synthetic.phantoms", "Write synthetic phantom cases (CPM-RadPath layout)."),
+    "predict": ("app.pipeline.analysis.runner", "Analyse case folders; one JSON line per case."),
+    "train": ("app.pipeline.training.train", "Train a classifier and write weights + model card."),
+    "evaluate": ("app.pipeline.training.evaluation", "Print CPM-RadPath metrics on labelled data."),
+    "import-model": ("app.pipeline.training.import_model", "Import a model saved by the original notebook."),
 }
 
 

@@ -8,9 +8,10 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from app.pipeline import analysis, artefacts
-from app.pipeline.analysis import STAGES, analyse_case, case_paths, predict_dirs
+from app.pipeline.analysis import runner as analysis
+from app.pipeline.analysis.runner import STAGES, analyse_case, case_paths, predict_dirs
 from app.pipeline.errors import InvalidInputError
+from app.pipeline.render import artefacts
 
 CONTRACT_KEYS = {
     "class", "class_name", "grade_group", "probabilities", "uncertainty", "low_confidence",

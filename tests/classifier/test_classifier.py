@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.classifier import NO_LESION_MESSAGE, summarise_probabilities
+from app.pipeline.models.subtype import NO_LESION_MESSAGE, summarise_probabilities
 
 
 def test_summary_of_confident_agreeing_slices():

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from app.pipeline import artefacts
-from app.pipeline.analysis import analyse_case
+from app.pipeline.analysis.runner import analyse_case
+from app.pipeline.render import artefacts
 
 from .conftest import write_phantom
 

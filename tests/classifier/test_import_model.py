@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from app.pipeline.import_model import import_model, main
-from app.pipeline.model_card import CardError, ModelCard
+from app.pipeline.models.card import CardError, ModelCard
+from app.pipeline.training.import_model import import_model, main
 
 _INIT = {"kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
          "bias_initializer": {"class_name": "Zeros", "config": {}},
@@ -86,7 +86,7 @@ def test_import_round_trip(notebook_pair, tmp_path):
     assert result["class"] in ("A", "O", "G")
     assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
 
-    from app.pipeline.classifier import Classifier
+    from app.pipeline.models.subtype import Classifier
 
     classifier = Classifier.load(out)
     loaded = classifier.model.get_layer("conv2d").get_weights()[0]

@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from app.pipeline.inputs import build_inputs
-from app.pipeline.model_card import CARD_FILE, CardError, ModelCard, sha256_file
+from app.pipeline.models.card import CARD_FILE, CardError, ModelCard, sha256_file
+from app.pipeline.models.inputs import build_inputs
 
 
 def test_card_round_trip(tmp_path):

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.pipeline.inputs import InputGeometry
-from app.pipeline.saliency import (
+from app.pipeline.models.inputs import InputGeometry
+from app.pipeline.render.saliency import (
     cividis_lut,
     display_orientation,
     heatmap_volume,

@@ -7,11 +7,11 @@ import csv
 import numpy as np
 import pytest
 
-from app.pipeline import evaluation
-from app.pipeline.dataset import find_cases, read_labels
-from app.pipeline.model_card import CardError, ModelCard
-from app.pipeline.training import main as train_main
-from app.pipeline.training import split_cases
+from app.pipeline.models.card import CardError, ModelCard
+from app.pipeline.training import evaluation
+from app.pipeline.training.dataset import find_cases, read_labels
+from app.pipeline.training.train import main as train_main
+from app.pipeline.training.train import split_cases
 
 from .conftest import write_phantom
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from app.pipeline import phantoms
-from app.pipeline.case_loader import load_case
-from app.pipeline.sequences import SEQUENCES, sequence_from_filename
-from app.pipeline.slice_finder import find_slice_robust
+from app.pipeline.io.case_loader import load_case
+from app.pipeline.io.naming import SEQUENCES, sequence_from_filename
+from app.pipeline.lesion.slice_finder import find_slice_robust
+from app.pipeline.synthetic import phantoms
 
 FAST_MM = 2.0  # 120×120×78 grid: same anatomy and tumours, 8× fewer voxels
 

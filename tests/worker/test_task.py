@@ -51,7 +51,7 @@ def pipeline(monkeypatch):
         return dict(SUMMARY)
 
     module = types.SimpleNamespace(analyse_case=analyse_case)
-    monkeypatch.setitem(sys.modules, "app.pipeline.analysis", module)
+    monkeypatch.setitem(sys.modules, "app.pipeline.analysis.runner", module)
     monkeypatch.setattr(tasks, "load_classifier", lambda: object())
     return types.SimpleNamespace(calls=calls, behaviour=behaviour)
 

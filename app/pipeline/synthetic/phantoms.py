@@ -40,7 +40,7 @@ import numpy as np
 from scipy import ndimage
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 
 log = logging.getLogger(__name__)
 
@@ -585,9 +585,9 @@ def write_dataset(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m app.pipeline.phantoms --out DIR --n N --seed S [--workers W]``."""
+    """Command line: ``python -m app.pipeline.synthetic.phantoms --out DIR --n N --seed S [--workers W]``."""
     parser = argparse.ArgumentParser(
-        prog="python -m app.pipeline.phantoms",
+        prog="python -m app.pipeline.synthetic.phantoms",
         description="Write synthetic glioma phantom cases (CPM-RadPath layout) and labels.csv.",
     )
     parser.add_argument("--out", required=True, type=Path, help="output folder")

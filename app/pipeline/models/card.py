@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 
 CARD_FILE = "card.json"
 """File name of the card inside a model directory."""

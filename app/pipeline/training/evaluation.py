@@ -1,6 +1,6 @@
 """Evaluate a model on a labelled folder with the CPM-RadPath challenge metrics.
 
-``python -m app.pipeline.evaluation --model models/NAME --data DIR --labels CSV`` (also ``flask
+``python -m app.pipeline.training.evaluation --model models/NAME --data DIR --labels CSV`` (also ``flask
 model evaluate``) prints F1-micro, Cohen's kappa and balanced accuracy plus per-class precision
 and recall, saves a confusion-matrix PNG, and can write the metrics into the model card. Every
 case goes through the inference path (same inputs, same mean-over-slices probabilities).
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.dataset import extract_cases, labelled_cases
-from app.pipeline.model_card import ModelCard
-from app.pipeline.training import case_metrics
+from app.pipeline.models.card import ModelCard
+from app.pipeline.training.dataset import extract_cases, labelled_cases
+from app.pipeline.training.train import case_metrics
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def evaluate(
     """
     from tqdm import tqdm
 
-    from app.pipeline.classifier import Classifier, PreparedInput
+    from app.pipeline.models.subtype import Classifier, PreparedInput
 
     classifier = Classifier.load(model_dir)
     card = classifier.card
@@ -100,7 +100,7 @@ def _reference_model(model: Any, weights_npz: str | Path) -> Any:
     """
     import keras
 
-    from app.pipeline.classifier import load_weights_f16
+    from app.pipeline.models.subtype import load_weights_f16
 
     reference = keras.models.clone_model(model)
     load_weights_f16(reference, weights_npz)
@@ -138,7 +138,7 @@ def write_confusion_png(confusion: np.ndarray, path: str | Path, cell: int = 64)
     """Draw a confusion matrix (rows true, columns predicted) as a PNG with Pillow; return path."""
     from PIL import Image, ImageDraw
 
-    from app.pipeline.saliency import cividis_lut
+    from app.pipeline.render.saliency import cividis_lut
 
     k = confusion.shape[0]
     margin = 40
@@ -167,7 +167,7 @@ def write_confusion_png(confusion: np.ndarray, path: str | Path, cell: int = 64)
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the evaluate command (shared with ``flask evaluate``)."""
     p = argparse.ArgumentParser(
-        prog="python -m app.pipeline.evaluation",
+        prog="python -m app.pipeline.training.evaluation",
         description="Evaluate a model: F1-micro, Cohen's kappa, balanced accuracy, per-class P/R.",
     )
     p.add_argument("--model", required=True, type=Path, help="model folder (card.json + weights)")

@@ -19,10 +19,10 @@ from typing import Any
 
 import numpy as np
 
-from app.pipeline import tf_runtime
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
-from app.pipeline.inputs import InputGeometry, build_inputs, read_slabs, slab_indices
-from app.pipeline.model_card import CardError, ModelCard
+from app.pipeline.models import tf_runtime
+from app.pipeline.models.card import CardError, ModelCard
+from app.pipeline.models.inputs import InputGeometry, build_inputs, read_slabs, slab_indices
 
 tf = tf_runtime.configure()
 import keras  # noqa: E402  (after TF is configured)

@@ -1,6 +1,6 @@
 """Train the ResNet50 classifier on a labelled CPM-RadPath-style folder; write weights + card.
 
-``python -m app.pipeline.training --data DIR --labels CSV --out models/NAME`` (also ``flask
+``python -m app.pipeline.training.train --data DIR --labels CSV --out models/NAME`` (also ``flask
 train``). Steps: find the labelled cases; extract each case's input slab (max-tumour slice ±k,
 exactly as inference builds it) once, in worker processes, into memory; split by case
 (stratified) into training and validation; train with class weights, anatomy-respecting
@@ -23,14 +23,14 @@ from typing import Any
 import numpy as np
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.dataset import ExtractedCase, extract_cases, labelled_cases
-from app.pipeline.model_card import (
+from app.pipeline.models.card import (
     DEMO_NOTICE,
     LAYOUT_RATIONALES,
     ModelCard,
     layout_rationale,
     sha256_file,
 )
+from app.pipeline.training.dataset import ExtractedCase, extract_cases, labelled_cases
 
 log = logging.getLogger(__name__)
 
@@ -212,12 +212,12 @@ def train(
 
     from sklearn.utils.class_weight import compute_class_weight
 
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf = tf_runtime.configure()
     import keras
 
-    from app.pipeline.classifier import (
+    from app.pipeline.models.subtype import (
         EVERY_LAYER,
         build_model,
         load_weights_f16,
@@ -347,7 +347,7 @@ def train(
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the training command (shared with ``flask train``)."""
     p = argparse.ArgumentParser(
-        prog="python -m app.pipeline.training",
+        prog="python -m app.pipeline.training.train",
         description="Train the ResNet50 A/O/G classifier on a CPM-RadPath-style folder.",
     )
     p.add_argument("--data", required=True, type=Path, help="folder of cases (NIfTI files)")

@@ -25,7 +25,7 @@ import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.sequences import SEQUENCE_LABELS
+from app.pipeline.io.naming import SEQUENCE_LABELS
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Import a model saved by the original notebook (Keras 2: ``to_json()`` + ``save_weights(h5)``).
 
-``python -m app.pipeline.import_model --json model.json --weights model.h5 --layout seed-strip
+``python -m app.pipeline.training.import_model --json model.json --weights model.h5 --layout seed-strip
 --out models/NAME`` (also ``flask import-model``) rebuilds the architecture with Keras 3's
 legacy-config reader, loads the Keras 2 HDF5 weights (``layer_names`` / ``weight_names`` layout),
 writes our card (architecture "keras-json": the Keras 3 JSON + float16 weights beside it) and
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.model_card import CardError, ModelCard, layout_rationale, sha256_file
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import CardError, ModelCard, layout_rationale, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +32,7 @@ def read_keras2_model(json_path: str | Path, weights_path: str | Path) -> Any:
 
     CardError when the JSON is not a Keras model config or the weights do not fit it.
     """
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
     import h5py
@@ -75,7 +75,7 @@ def import_model(
     input must be square with 3 channels for "seed-strip" (4 for "channels4") and its output must
     have len(classes) units; CardError otherwise.
     """
-    from app.pipeline.classifier import save_weights_f16
+    from app.pipeline.models.subtype import save_weights_f16
 
     model = read_keras2_model(json_path, weights_path)
     shape = tuple(model.inputs[0].shape[1:])
@@ -119,10 +119,10 @@ def check_on_phantom(model_dir: str | Path, cls: str = "G", seed: int = 0) -> di
 
     Uses a 2 mm phantom (fast) written to a temporary folder and read back with load_case.
     """
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.classifier import Classifier
-    from app.pipeline.phantoms import generate_case, write_case
-    from app.pipeline.slice_finder import find_slice
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.lesion.slice_finder import find_slice
+    from app.pipeline.models.subtype import Classifier
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
 
     classifier = Classifier.load(model_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -138,7 +138,7 @@ def check_on_phantom(model_dir: str | Path, cls: str = "G", seed: int = 0) -> di
 def build_parser() -> argparse.ArgumentParser:
     """Return the import command's argument parser (shared with ``flask import-model``)."""
     p = argparse.ArgumentParser(
-        prog="python -m app.pipeline.import_model",
+        prog="python -m app.pipeline.training.import_model",
         description="Import a Keras 2 model (to_json + save_weights h5) as a GliomaLens model.",
     )
     p.add_argument("--json", required=True, type=Path, help="model.to_json() output")

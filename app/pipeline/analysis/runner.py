@@ -3,7 +3,7 @@
 ``analyse_case(paths, out_dir, classifier, progress)`` is what the worker and ``flask
 predict`` run. Artefacts are written into a temporary folder beside ``out_dir`` and moved in only
 when all of them exist (summary.json last), so a crash leaves no half-written result.
-``python -m app.pipeline.analysis DIR... --model models/glioma-demo`` prints one JSON line per case
+``python -m app.pipeline.analysis.runner DIR... --model models/glioma-demo`` prints one JSON line per case
 folder. This module does not import TensorFlow itself; the Classifier passed in does.
 """
 
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from app.pipeline import artefacts as art
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.sequences import SEQUENCES, sequence_from_filename
+from app.pipeline.io.naming import SEQUENCES, sequence_from_filename
+from app.pipeline.render import artefacts as art
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +54,14 @@ def analyse_case(
     Raises InvalidInputError when the data are refused; nothing is written into ``out_dir`` then,
     nor on any other failure.
     """
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.saliency import (
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.lesion.slice_finder import find_slice
+    from app.pipeline.render.saliency import (
         heatmap_volume,
         maps_to_slices,
         write_nifti_fast,
         write_overlay_png,
     )
-    from app.pipeline.slice_finder import find_slice
 
     card = classifier.card
     timings: dict[str, float] = {}
@@ -202,7 +202,7 @@ def predict_dirs(
 def build_parser() -> argparse.ArgumentParser:
     """Return the batch predict command's argument parser (shared with ``flask predict``)."""
     p = argparse.ArgumentParser(
-        prog="python -m app.pipeline.analysis",
+        prog="python -m app.pipeline.analysis.runner",
         description="Classify case folders (…_flair/_t1/_t1ce/_t2.nii.gz); one JSON line per case.",
     )
     p.add_argument("dirs", nargs="+", type=Path, help="case folders")
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run_from_args(args: argparse.Namespace, stream: Any = None) -> int:
     """Run batch prediction for parsed arguments, writing JSON lines; return 0 (1 if any failed)."""
-    from app.pipeline.classifier import Classifier
+    from app.pipeline.models.subtype import Classifier
 
     stream = stream or sys.stdout
     classifier = Classifier.load(args.model)

@@ -23,7 +23,7 @@ import numpy as np
 
 from app.pipeline.classes import CLASSES
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.sequences import SEQUENCES, sequence_from_filename
+from app.pipeline.io.naming import SEQUENCES, sequence_from_filename
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +116,9 @@ def extract_case(
 
     Raises InvalidInputError when the case's data are refused.
     """
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.inputs import build_inputs, slab_indices
-    from app.pipeline.slice_finder import find_slice
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.lesion.slice_finder import find_slice
+    from app.pipeline.models.inputs import build_inputs, slab_indices
 
     case = load_case(paths)
     result = find_slice(card.slice_method, case.flair, case.voxel_size, **card.slice_params)

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import ndimage
 
-from app.pipeline.sequences import SEQUENCES
-from app.pipeline.slice_finder import brain_mask
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.lesion.slice_finder import brain_mask
 
 LAYOUTS: tuple[str, ...] = ("channels4", "seed-strip")
 

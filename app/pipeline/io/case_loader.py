@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.nifti_io import NiftiVolume, check_same_grid, inspect_nifti
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.nifti import NiftiVolume, check_same_grid, inspect_nifti
 
 log = logging.getLogger(__name__)
 
