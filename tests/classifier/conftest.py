@@ -73,7 +73,7 @@ def save_tiny_model(model_dir: Path, **card_fields) -> ModelCard:
     model = build_tiny_model()
     (model_dir / "model.json").write_text(model.to_json(), encoding="utf-8")
     card = ModelCard(
-        name="tiny-test", image_size=TINY_SIZE, architecture="keras-json",
+        task="subtype", name="tiny-test", image_size=TINY_SIZE, architecture="keras-json",
         model_json="model.json", gradcam_layer="last_conv", training_data="none (test)",
         **card_fields,
     )

@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import ndimage
 
+from app.pipeline.intensity import brain_mask, robust_centre_scale
 from app.pipeline.io.naming import SEQUENCES
-from app.pipeline.lesion.slice_finder import brain_mask
 
 LAYOUTS: tuple[str, ...] = ("channels4", "seed-strip")
 
@@ -78,10 +78,7 @@ def normalise(values: np.ndarray, brain: np.ndarray, spec: Mapping[str, Any]) ->
         return out
     if method == "robust-z":
         clip = float(spec.get("clip", 5.0))
-        q25, med, q75 = np.percentile(inside, [25, 50, 75])
-        scale = (q75 - q25) / 1.349
-        if scale <= 0:
-            scale = float(inside.std()) or 1.0
+        med, scale = robust_centre_scale(inside)
         z = (inside - np.float32(med)) / np.float32(scale)
         out[brain] = np.clip(z, -clip, clip) + clip
     elif method == "minmax":
@@ -147,7 +144,7 @@ def build_from_slices(
     """Return (batch (N, S, S, C) float32, geometry) from per-sequence slabs (X, Y, N).
 
     ``slices`` maps every name in SEQUENCES to an (X, Y, N) array of the same slices. The brain
-    is FLAIR's non-zero voxels (``slice_finder.brain_mask``). ValueError for an unknown layout or
+    is FLAIR's non-zero voxels (``intensity.brain_mask``). ValueError for an unknown layout or
     missing / mismatched slabs.
     """
     if layout not in LAYOUTS:

@@ -237,7 +237,6 @@ class Classifier:
     def __init__(
         self, model: keras.Model, card: ModelCard, model_dir: str | os.PathLike = ""
     ) -> None:
-        card.validate()
         self.model = model
         self.card = card
         self.model_dir = Path(model_dir)

@@ -118,10 +118,11 @@ def cache_dir() -> Path:
 
 
 def _grid(voxel_mm: float) -> tuple[tuple[int, int, int], np.ndarray]:
-    shape = tuple(int(round(s / voxel_mm)) for s in BRATS_SHAPE)
+    sx, sy, sz = (int(round(s / voxel_mm)) for s in BRATS_SHAPE)
+    shape = (sx, sy, sz)
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     affine[:3, 3] = -(np.asarray(shape) - 1) / 2 * voxel_mm
-    return shape, affine  # type: ignore[return-value]
+    return shape, affine
 
 
 def _build_anatomy_arrays(voxel_mm: float) -> dict[str, np.ndarray]:
@@ -271,7 +272,8 @@ class PhantomCase:
     @property
     def voxel_size(self) -> tuple[float, float, float]:
         """Return the voxel size in mm."""
-        return tuple(float(v) for v in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+        sizes = np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        return float(sizes[0]), float(sizes[1]), float(sizes[2])
 
 
 def _jitter(

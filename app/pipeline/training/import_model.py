@@ -89,6 +89,7 @@ def import_model(
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL_JSON).write_text(model.to_json(), encoding="utf-8")
     card = ModelCard(
+        task="subtype",
         name=name or out.name,
         classes=list(classes),
         layout=layout,
@@ -106,7 +107,6 @@ def import_model(
                                     "weights": Path(weights_path).name,
                                     "weights_sha256": sha256_file(weights_path)}},
     )
-    card.validate()
     weights = save_weights_f16(model, out / card.weights_file)
     card.weights_sha256 = sha256_file(weights)
     card.save(out)

@@ -177,6 +177,7 @@ def train(
 
     out = Path(out_dir)
     card = ModelCard(
+        task="subtype",
         name=name or out.name,
         version=version,
         layout=layout,
@@ -190,7 +191,6 @@ def train(
     )
     if layout == "seed-strip":
         card.normalisation = {s: {"method": "minmax"} for s in card.sequences}
-    card.validate()
     items = labelled_cases(data_dir, labels_csv)
     log.info("extracting inputs of %d cases with %d workers", len(items), workers)
     t0 = time.perf_counter()
