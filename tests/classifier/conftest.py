@@ -126,3 +126,11 @@ def blob_slices(shape=(60, 70, 3), centre=(20, 45), radius=4, seed=0) -> dict[st
         slab = slab + brain[:, :, None] * rng.normal(0, 10, shape)
         out[seq] = slab.astype(np.float32)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_classifier):
+    """A ModelSet serving the subtype task with the tiny stand-in."""
+    from app.pipeline.models.registry import ModelSet
+
+    return ModelSet({"subtype": tiny_classifier})

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -130,7 +131,7 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def _robust_cut(values: np.ndarray, k: float) -> tuple[float, float]:
-    """Return (median + k * robust sigma, median) of ``values``: a robust z-score cut, the centre."""
+    """Return (median + k * robust sigma, median) of ``values``: a robust z-score cut, centre."""
     median, spread = robust_centre_scale(values)
     return median + k * spread, median
 
@@ -238,3 +239,12 @@ def find_slice(
     if method == "seed":
         return find_slice_seed(flair, voxel_size, **params)
     raise ValueError(f"unknown slice method {method!r}; expected one of {METHODS}")
+
+
+def locate_lesion(case: Any, card: Any) -> SliceResult:
+    """Return the max-tumour slice of a loaded case with the card's slice method and parameters.
+
+    ``case`` is a LoadedCase (its FLAIR and voxel size are used); ``card`` a ModelCard. ValueError
+    for an unknown method (a card bug); nothing else is refused.
+    """
+    return find_slice(card.slice_method, case.flair, case.voxel_size, **card.slice_params)

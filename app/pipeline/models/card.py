@@ -34,13 +34,14 @@ CARD_SCHEMA = 2
 """Version of the card format (2 added ``task``)."""
 
 TASKS: tuple[str, ...] = ("sequence", "segmentation", "tumour-type", "subtype")
-"""What a model can do; a card names one (its ``task``) and the configuration maps tasks to models."""
+"""What a model can do; a card names one (its ``task``); the configuration maps tasks to models."""
 
 NORMALISATION_METHODS: tuple[str, ...] = ("robust-z", "minmax", "none")
 
 DEMO_NOTICE = (
     "Trained on synthetic phantoms only, for demonstration; not for clinical use. "
-    "Train on real labelled data (e.g. CPM-RadPath) with `flask model train` before any research use."
+    "Train on real labelled data (e.g. CPM-RadPath) with `flask model train` before any "
+    "research use."
 )
 
 LAYOUT_RATIONALES: dict[str, str] = {
@@ -249,7 +250,7 @@ class ModelCard(BaseModel):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "model card") -> ModelCard:
-        """Return a validated card from a dict; CardError naming every problem (unknown keys too)."""
+        """Return a validated card from a dict; CardError naming every problem (unknown keys)."""
         try:
             return cls(**data)
         except CardError as exc:

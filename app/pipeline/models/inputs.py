@@ -217,6 +217,45 @@ def build_inputs(
     )
 
 
+@dataclass(eq=False)
+class PreparedInput:
+    """The model input of one case: the slab batch around a slice and how to map it back.
+
+    ``batch`` is (N, S, S, C) float32, one row per axial index of ``indices``; ``centre`` is the
+    chosen (max-tumour) slice; ``slabs`` are the raw (X, Y, N) slices per sequence when kept (for
+    the images shown to the user), else None.
+    """
+
+    batch: np.ndarray
+    geometry: InputGeometry
+    indices: list[int]
+    centre: int
+    slabs: dict[str, np.ndarray] | None = None
+
+    @property
+    def centre_row(self) -> int:
+        """Return the batch row of the centre slice."""
+        return self.indices.index(self.centre)
+
+    def without_slabs(self) -> PreparedInput:
+        """Return the same input without the raw slabs (smaller to send between processes)."""
+        return PreparedInput(self.batch, self.geometry, self.indices, self.centre)
+
+
+def prepare_case(case: _SliceSource, card: Any, centre: int) -> PreparedInput:
+    """Return the model input of a loaded case around axial slice ``centre``, per ``card``.
+
+    The one path from a case to model input (analysis, data sets, import check, evaluation):
+    the centre slice and its ±``card.uncertainty_k`` neighbours (clipped to the volume), read
+    once, normalised, cropped and resized as the card says. ValueError when ``centre`` is outside
+    the volume; InvalidInputError (from the loader) when a sequence's slices are unusable.
+    """
+    indices = slab_indices(int(centre), card.uncertainty_k, case.shape[2])
+    slabs = read_slabs(case, indices)
+    batch, geometry = build_inputs(case, indices, card, slabs)
+    return PreparedInput(batch, geometry, indices, int(centre), slabs)
+
+
 def to_slice_geometry(image_map: np.ndarray, geometry: InputGeometry) -> np.ndarray:
     """Return a (S, S) map on model-input pixels resampled onto the slice grid (X, Y), float32.
 

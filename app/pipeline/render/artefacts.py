@@ -33,11 +33,11 @@ ARTEFACT_KEYS: dict[str, str] = {
 """The summary's ``artefacts`` block: key -> file name."""
 
 SUMMARY_KEYS: tuple[str, ...] = (
-    "class", "class_name", "grade_group", "probabilities", "uncertainty", "low_confidence",
-    "no_lesion_found", "slice_index", "slice_method", "candidate_volume_ml", "model", "timings",
-    "artefacts",
+    "outcome", "class", "class_name", "grade_group", "probabilities", "uncertainty",
+    "low_confidence", "no_lesion_found", "message", "slice_index", "slice_method",
+    "candidate_volume_ml", "model", "models", "timings", "artefacts",
 )
-"""Keys every summary.json has (docs/architecture.md); ``message`` is added (None or a caveat)."""
+"""Keys every summary.json has (docs/architecture.md); values may be None after an early end."""
 
 CONTOUR_RGB = (230, 159, 0)
 """Candidate contour colour: Okabe-Ito orange, distinct for all common colour-vision types."""

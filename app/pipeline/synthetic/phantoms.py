@@ -24,14 +24,12 @@ non-enhancing core, 2 oedema, 4 enhancing).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import gzip
 import logging
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -584,34 +582,3 @@ def write_dataset(
         for cid in sorted(rows):
             writer.writerow(rows[cid])
     return labels
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m app.pipeline.synthetic.phantoms --out DIR --n N --seed S [--workers W]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m app.pipeline.synthetic.phantoms",
-        description="Write synthetic glioma phantom cases (CPM-RadPath layout) and labels.csv.",
-    )
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--n", type=int, default=30, help="number of cases (default 30)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    parser.add_argument("--voxel-mm", type=float, default=1.0, help="voxel size (default 1 mm)")
-    args = parser.parse_args(argv)
-    from tqdm import tqdm
-
-    with tqdm(total=args.n, unit="case", desc="phantoms") as bar:
-        labels = write_dataset(
-            args.out,
-            args.n,
-            args.seed,
-            progress=lambda done, total: bar.update(done - bar.n),
-            workers=args.workers,
-            voxel_mm=args.voxel_mm,
-        )
-    sys.stdout.write(f"wrote {args.n} cases and {labels}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
