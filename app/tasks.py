@@ -44,10 +44,10 @@ def scan_paths(case: Case) -> dict[str, Path]:
 
 
 def load_classifier() -> Any:
-    """Return this process's classifier, loading and warming it up on first use."""
-    from app.pipeline.models.subtype import get_classifier  # TensorFlow: worker processes only
+    """Return this process's subtype classifier, loading and warming it up on first use."""
+    from app.pipeline.models.registry import load_models  # TensorFlow: worker processes only
 
-    return get_classifier(str(current_app.config["MODEL_DIR"]))
+    return load_models({"subtype": Path(current_app.config["MODEL_DIR"])})["subtype"]
 
 
 @shared_task(name=ANALYSE_TASK, bind=True, max_retries=len(RETRY_BACKOFF_SECONDS))
@@ -76,10 +76,11 @@ def analyse_case(self: Task, case_id: str) -> str:
     out_dir = storage.results_dir(case_id)
     try:
         from app.pipeline.analysis.runner import analyse_case as run_analysis
+        from app.pipeline.models.registry import ModelSet
 
-        classifier = load_classifier()
+        models = ModelSet({"subtype": load_classifier()})
         summary = run_analysis(
-            paths, out_dir, classifier,
+            paths, out_dir, models,
             progress=lambda stage, percent: report_progress(case_id, stage, percent),
         )
     except InvalidInputError as exc:

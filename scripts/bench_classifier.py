@@ -4,8 +4,9 @@
 
 Writes N BraTS-size phantom cases (1 mm, 240×240×155) into a temporary folder (or uses --data),
 loads the model once, warms it up, times the first case, then runs ``analyse_case`` on every case
-and reports the median of each stage (load+validate, slice, input, predict incl. uncertainty,
-Grad-CAM, artefacts, total). In the same run, a baseline does what the original project did per
+and reports the median of each analysis stage (ingest = load + validate, lesion = slice finding,
+subtype = input + predict incl. uncertainty, saliency = Grad-CAM, artefacts, total). In the same
+run, a baseline does what the original project did per
 request: nibabel load of the four volumes with get_fdata, a per-slice Python loop with a Gaussian
 and a threshold, an skimage-style resize (anti-aliasing Gaussian + scipy zoom) of the four-slice
 strip to 224×224, and ``model.predict`` on one sample of a 224×224×3 ResNet50. Ratios compare the
@@ -30,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from app.pipeline.io.naming import SEQUENCES  # noqa: E402
 
-STAGES = ("load", "slice", "input", "predict", "gradcam", "artefacts", "total")
+STAGES = ("ingest", "lesion", "subtype", "saliency", "artefacts", "total")
 
 
 def make_cases(root: Path, n: int, seed: int) -> list[dict[str, Path]]:
@@ -91,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tf_runtime.configure()
     from app.pipeline.analysis.runner import analyse_case
+    from app.pipeline.models.registry import ModelSet
     from app.pipeline.models.subtype import Classifier, build_model
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -104,13 +106,14 @@ def main(argv: list[str] | None = None) -> int:
         t_load = time.perf_counter() - t0
         classifier.warm_up()
         t_warm = time.perf_counter() - t0 - t_load
-        first = analyse_case(cases[0], scratch / "first", classifier)["timings"]["total"]
+        models = ModelSet({"subtype": classifier})
+        first = analyse_case(cases[0], scratch / "first", models)["timings"]["total"]
 
         ours: dict[str, list[float]] = {k: [] for k in STAGES}
         cpu: list[float] = []
         for i, paths in enumerate(cases):
             c0 = time.process_time()
-            timings = analyse_case(paths, scratch / f"r{i}", classifier)["timings"]
+            timings = analyse_case(paths, scratch / f"r{i}", models)["timings"]
             cpu.append(time.process_time() - c0)
             for k in STAGES:
                 ours[k].append(timings[k])
@@ -130,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
     med = {k: statistics.median(v) for k, v in ours.items()}
     bmed = {k: statistics.median(v) for k, v in base.items()}
-    class_path = [o["load"] + o["slice"] + o["input"] + o["predict"]
+    class_path = [o["ingest"] + o["lesion"] + o["subtype"]
                   for o in ({k: ours[k][i] for k in STAGES} for i in range(args.n))]
     class_med = statistics.median(class_path)
     report = {
@@ -152,12 +155,12 @@ def main(argv: list[str] | None = None) -> int:
         "speedup_classification_path": bmed["total"] / class_med,
     }
     rows = [
-        ("load + validate", med["load"], bmed["load"]),
-        ("slice", med["slice"], bmed["slice"]),
-        ("input", med["input"], bmed["input"]),
-        ("predict (ours: 2k+1 slices, uncertainty)", med["predict"], bmed["predict"]),
+        ("ingest: load + validate", med["ingest"], bmed["load"]),
+        ("lesion: slice", med["lesion"], bmed["slice"]),
+        ("subtype: input + predict (ours: 2k+1 slices, uncertainty)", med["subtype"],
+         bmed["input"] + bmed["predict"]),
         ("classification path (sum of the above)", class_med, bmed["total"]),
-        ("Grad-CAM (all slices used) + mapping back", med["gradcam"], None),
+        ("saliency: Grad-CAM (all slices used) + mapping back", med["saliency"], None),
         ("artefacts (2 PNG, 2 NIfTI, JSON)", med["artefacts"], None),
         ("total per case", med["total"], bmed["total"]),
     ]
