@@ -14,6 +14,7 @@ def test_flask_phantoms_writes_a_cpm_radpath_folder(runner, tmp_path):
     result = runner.invoke(args=["phantoms", "--out", str(out), "--n", "2", "--seed", "3",
                                  "--voxel-mm", "2"])
     assert result.exit_code == 0, result.output
+    assert "wrote 2 cases" in result.output
     with open(out / "labels.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2

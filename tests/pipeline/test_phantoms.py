@@ -170,15 +170,6 @@ def test_write_dataset_same_with_workers(tmp_path):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
 
 
-def test_cli(tmp_path, capsys):
-    assert (
-        phantoms.main(["--out", str(tmp_path), "--n", "2", "--seed", "1", "--voxel-mm", "2"]) == 0
-    )
-    assert (tmp_path / "labels.csv").is_file()
-    assert (tmp_path / "PHANTOM_0002_t2.nii.gz").is_file()
-    assert "wrote 2 cases" in capsys.readouterr().out
-
-
 def test_robust_on_fast_phantoms():
     hits = 0
     for i in range(6):
