@@ -34,6 +34,25 @@ def load_or_create_secret_key(instance_path: str | os.PathLike[str]) -> str:
     return key
 
 
+def parse_model_dirs(spec: str | None, subtype_dir: str | None = None) -> dict[str, str]:
+    """Return {task: model folder} from ``"task=folder,task=folder"`` plus MODEL_DIR for subtype.
+
+    Tasks not named here are served by the model folders found under MODELS_ROOT. ValueError
+    for an entry without ``=``.
+    """
+    dirs: dict[str, str] = {}
+    for item in (spec or "").split(","):
+        if not item.strip():
+            continue
+        task, sep, folder = item.partition("=")
+        if not sep or not task.strip() or not folder.strip():
+            raise ValueError(f"MODEL_DIRS entry {item!r} is not task=folder")
+        dirs[task.strip()] = folder.strip()
+    if subtype_dir:
+        dirs["subtype"] = subtype_dir
+    return dirs
+
+
 def _bool(value: str | None, default: bool) -> bool:
     if value is None or value == "":
         return default
@@ -52,9 +71,10 @@ class Config:
         )
         self.STORAGE_DIR = env.get("STORAGE_DIR") or str(instance / "storage")
         self.MAX_CONTENT_LENGTH = int(env.get("MAX_UPLOAD_BYTES") or GIB)
-        self.MODEL_DIR = env.get("MODEL_DIR") or str(
-            Path(__file__).resolve().parent.parent / "models" / "glioma-demo"
+        self.MODELS_ROOT = env.get("MODELS_ROOT") or str(
+            Path(__file__).resolve().parent.parent / "models"
         )
+        self.MODEL_DIRS = parse_model_dirs(env.get("MODEL_DIRS"), env.get("MODEL_DIR"))
         self.SESSION_COOKIE_HTTPONLY = True
         self.SESSION_COOKIE_SAMESITE = "Lax"
         self.SESSION_COOKIE_SECURE = _bool(env.get("SESSION_COOKIE_SECURE"), False)

@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.pipeline import phantoms  # noqa: E402
-from app.pipeline.case_loader import load_case  # noqa: E402
-from app.pipeline.nifti_io import inspect_nifti  # noqa: E402
-from app.pipeline.sequences import SEQUENCES  # noqa: E402
-from app.pipeline.slice_finder import find_slice_robust, find_slice_seed  # noqa: E402
+from app.pipeline.io.case_loader import load_case  # noqa: E402
+from app.pipeline.io.naming import SEQUENCES  # noqa: E402
+from app.pipeline.io.nifti import inspect_nifti  # noqa: E402
+from app.pipeline.lesion.slice_finder import find_slice_robust, find_slice_seed  # noqa: E402
+from app.pipeline.synthetic import phantoms  # noqa: E402
 
 
 class Clock:

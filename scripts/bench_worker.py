@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.pipeline.phantoms import generate_case, write_case
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.synthetic.phantoms import generate_case, write_case
 from tests.worker.stack import Stack
 
 

@@ -163,7 +163,7 @@ def nifti_case(tmp_path: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def phantom_files(tmp_path_factory) -> dict[str, dict[str, Path]]:
     """Three BraTS-size phantom cases (A, O, G) written as CPM-RadPath files, made once."""
-    from app.pipeline.phantoms import generate_case, write_case
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
 
     folder = tmp_path_factory.mktemp("phantoms")
     cases = {}

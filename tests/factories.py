@@ -10,7 +10,7 @@ from pathlib import Path
 from app import storage
 from app.extensions import db
 from app.models import Case, Prediction, Role, User
-from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.classes import CLASSES
 
 DEFAULT_PASSWORD = "correct-horse-battery"
 _counter = itertools.count(1)
@@ -43,9 +43,9 @@ def make_case(owner: User, status: str = "queued", pseudonym: str | None = None,
     return case
 
 
-SUMMARY_TIMINGS = {"load": 0.4, "slice": 0.1, "input": 0.05, "predict": 0.3, "gradcam": 0.1,
+SUMMARY_TIMINGS = {"ingest": 0.4, "lesion": 0.1, "subtype": 0.35, "saliency": 0.1,
                    "artefacts": 0.05, "total": 1.0}
-"""The stages `analyse_case` times, with a total that is their sum (seconds)."""
+"""The stages `analyse_case` times (one key per stage name), with a total that is their sum."""
 
 
 def make_summary(cls: str = "G", *, probabilities: dict[str, float] | None = None,
@@ -53,38 +53,34 @@ def make_summary(cls: str = "G", *, probabilities: dict[str, float] | None = Non
                  agreement: float = 1.0, slices: tuple[int, ...] = (6, 7, 8),
                  low_confidence: bool = False, no_lesion_found: bool = False,
                  message: str | None = None, volume_ml: float = 12.5,
-                 timings: dict[str, float] | None = None, **card_fields) -> dict:
-    """Return a summary as the pipeline writes it: `build_summary` of app/pipeline/analysis.py.
+                 timings: dict[str, float] | None = None, outcome: str = "subtype",
+                 extra: dict | None = None, **card_fields) -> dict:
+    """Return a summary as the pipeline writes it: `build_summary` of app/pipeline/analysis.
 
-    Its inputs are small real objects: the classifier's result dict, a `SliceResult` and a
-    `ModelCard` (TF-free); `card_fields` override the card (name, version, demo, ...).
+    Its inputs are small real objects: a `SubtypeResult`, the lesion stage's keys and a
+    `ModelCard` (TF-free); `card_fields` override the card (name, version, demo, ...). With
+    another `outcome` the analysis ended early and `message` is its reason.
     """
-    import numpy as np
-
-    from app.pipeline.analysis import build_summary
-    from app.pipeline.model_card import ModelCard
-    from app.pipeline.slice_finder import SliceResult
+    from app.pipeline.analysis.summary import build_summary
+    from app.pipeline.models.card import ModelCard
+    from app.pipeline.models.prediction import SubtypeResult
 
     probabilities = probabilities or {"A": 0.1, "O": 0.1, "G": 0.8}
     centre = slices[len(slices) // 2]
-    result = {
-        "class": cls,
-        "class_index": CLASSES.index(cls),
-        "class_name": CLASS_NAMES[cls],
-        "grade_group": GRADE_GROUPS[cls],
-        "probabilities": probabilities,
-        "uncertainty": {"std": std or {"A": 0.02, "O": 0.01, "G": 0.03}, "entropy": entropy,
-                        "slices": list(slices), "agreement": agreement},
-        "low_confidence": low_confidence,
-        "no_lesion_found": no_lesion_found,
-        "slice_index": centre,
-        "message": message,
-    }
-    found = SliceResult(index=centre, mask=np.zeros((4, 4, 4), bool), volume_ml=volume_ml,
-                        no_lesion_found=no_lesion_found, areas=np.zeros(4))
-    card = ModelCard(**{"name": "test-model", "version": "0", "weights_sha256": "0" * 64,
+    result = SubtypeResult(
+        label=cls, class_index=CLASSES.index(cls), probabilities=probabilities,
+        std=std or {"A": 0.02, "O": 0.01, "G": 0.03}, entropy=entropy, agreement=agreement,
+        slices=list(slices), slice_index=centre, low_confidence=low_confidence,
+        no_lesion_found=no_lesion_found, message=message,
+        slice_probabilities=[[probabilities[c] for c in CLASSES] for _ in slices],
+    )
+    lesion = {"slice_method": "robust", "slice_index": centre,
+              "candidate_volume_ml": volume_ml, "no_lesion_found": no_lesion_found}
+    card = ModelCard(**{"task": "subtype", "name": "test-model", "version": "0", "weights_sha256": "0" * 64,
                         "demo": True, "training_data": "synthetic phantoms", **card_fields})
-    return build_summary(result, found, card, dict(timings or SUMMARY_TIMINGS))
+    return build_summary(cards={"subtype": card}, timings=dict(timings or SUMMARY_TIMINGS),
+                         subtype=result, lesion=lesion, outcome=outcome,
+                         message=None if outcome == "subtype" else message, extra=extra)
 
 
 def make_prediction(case: Case, summary: dict | None = None, **summary_args) -> Prediction:

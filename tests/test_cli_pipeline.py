@@ -1,8 +1,12 @@
+"""`flask model train|evaluate|import|predict` and `flask phantoms`, via the CLI runner."""
+
 import csv
 
 import pytest
 
-from app.commands.pipeline import PIPELINE_COMMANDS
+from app.commands.pipeline import model
+
+MODEL_COMMANDS = sorted(model.commands)
 
 
 def test_flask_phantoms_writes_a_cpm_radpath_folder(runner, tmp_path):
@@ -10,6 +14,7 @@ def test_flask_phantoms_writes_a_cpm_radpath_folder(runner, tmp_path):
     result = runner.invoke(args=["phantoms", "--out", str(out), "--n", "2", "--seed", "3",
                                  "--voxel-mm", "2"])
     assert result.exit_code == 0, result.output
+    assert "wrote 2 cases" in result.output
     with open(out / "labels.csv") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 2
@@ -18,25 +23,35 @@ def test_flask_phantoms_writes_a_cpm_radpath_folder(runner, tmp_path):
             assert (out / f"{row['CPM_RadPath_2019_ID']}_{seq}.nii.gz").is_file()
 
 
-@pytest.mark.parametrize("name", sorted(PIPELINE_COMMANDS))
-def test_every_pipeline_command_has_help(runner, name):
-    result = runner.invoke(args=[name, "--help"])
+def test_the_model_group_has_the_four_commands():
+    assert MODEL_COMMANDS == ["evaluate", "import", "predict", "train"]
+
+
+@pytest.mark.parametrize("args", [["phantoms"], *(["model", name] for name in MODEL_COMMANDS)])
+def test_every_pipeline_command_has_help(runner, args):
+    result = runner.invoke(args=[*args, "--help"])
     assert result.exit_code == 0, result.output
-    assert "usage:" in result.output
+    assert result.output.startswith("Usage:") and "--" in result.output
 
 
 def test_bad_arguments_exit_non_zero(runner):
     result = runner.invoke(args=["phantoms", "--n", "2"])  # --out is required
-    assert result.exit_code != 0
+    assert result.exit_code == 2 and "Missing option '--out'" in result.output
 
 
-@pytest.mark.parametrize("name, args, message", [
-    ("evaluate", ["--model", "{tmp}/none", "--data", "{tmp}", "--labels", "{tmp}/l.csv"],
+@pytest.mark.parametrize("args, message", [
+    (["model", "evaluate", "--model", "{tmp}/none", "--data", "{tmp}", "--labels", "{tmp}/l.csv"],
      "no model card at"),
-    ("train", ["--data", "{tmp}/none", "--labels", "{tmp}/l.csv", "--out", "{tmp}/m"], "none"),
+    (["model", "train", "--data", "{tmp}/none", "--labels", "{tmp}/l.csv", "--out", "{tmp}/m"],
+     "none"),
+    (["model", "predict", "{tmp}", "--model", "{tmp}/none"], "no model card at"),
+    (["model", "import", "--json", "{tmp}/none.json", "--weights", "{tmp}/w.h5",
+      "--out", "{tmp}/m"], "cannot read model JSON"),
 ])
-def test_bad_paths_get_one_clear_line(runner, tmp_path, name, args, message):
-    result = runner.invoke(args=[name, *(a.format(tmp=tmp_path) for a in args)])
-    assert result.exit_code == 1
+def test_bad_paths_get_one_clear_line(runner, tmp_path, args, message):
+    result = runner.invoke(args=[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == 1, result.output
     assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
+

@@ -31,8 +31,8 @@ from app.cases.schemas import CaseSchema, has_result
 from app.cases.uploads import UploadError, store_upload
 from app.extensions import db
 from app.models import Case
-from app.pipeline.artefacts import ARTEFACTS
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.render.artefacts import ARTEFACTS
 from app.worker.queueing import enqueue_case
 
 CASE_ID = {

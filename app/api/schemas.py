@@ -18,7 +18,7 @@ from app.cases.schemas import CaseSchema, Dumping
 from app.cases.uploads import UploadedFile, UploadError, clean_pseudonym, missing_file_message
 from app.models import CaseStatus
 from app.models.case import CASE_ID_PATTERN, PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100

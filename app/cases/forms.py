@@ -6,7 +6,7 @@ from wtforms import Field, StringField, SubmitField
 from wtforms.validators import ValidationError
 
 from app.cases.uploads import UploadError, clean_pseudonym
-from app.pipeline.sequences import SEQUENCE_LABELS
+from app.pipeline.io.naming import SEQUENCE_LABELS
 
 
 def _file_field(sequence: str) -> FileField:

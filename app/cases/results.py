@@ -15,10 +15,10 @@ from flask import abort, url_for
 from app import storage
 from app.cases.schemas import SUBTYPE, ResultSchema, existing_artefacts, has_result
 from app.models import Case
-from app.pipeline import artefacts as art
-from app.pipeline.artefacts import ARTEFACTS
 from app.pipeline.classes import CLASS_NAMES, CLASSES
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.render import artefacts as art
+from app.pipeline.render.artefacts import ARTEFACTS
 
 MIMETYPES = {
     ".png": "image/png",

@@ -27,7 +27,7 @@ from app.cases.schemas import STATUS_FIELDS, CaseSchema
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.errors.handlers import wants_json
 from app.extensions import db
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 from app.worker.queueing import enqueue_case
 
 log = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from marshmallow import EXCLUDE, Schema, fields, pre_dump
 from app import storage
 from app.models import Case, CaseStatus, Prediction
 from app.models.case import CASE_ID_PATTERN
-from app.pipeline.artefacts import ARTEFACTS
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.render.artefacts import ARTEFACTS
 
 SUBTYPE = "subtype"
 """The `outcome` of a result that carries a subtype; a summary without `outcome` is one."""

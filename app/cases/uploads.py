@@ -14,8 +14,8 @@ from app.extensions import db
 from app.models import Case, CaseStatus, Scan
 from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.nifti_io import VolumeInfo, check_same_grid, inspect_nifti
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.nifti import VolumeInfo, check_same_grid, inspect_nifti
 
 log = logging.getLogger(__name__)
 

@@ -1,46 +1,199 @@
-"""Imaging and model commands: thin wrappers over the pipeline's own argument parsers.
+"""Imaging and model commands: `flask model train|evaluate|import|predict` and `flask phantoms`.
 
-Each pipeline module owns its `main(argv)`, so the options are defined once and work the same
-as `python -m app.pipeline.<module>`. TensorFlow is imported only when a command runs.
+Thin click wrappers over the pipeline's functions (which know nothing of the command line).
+TensorFlow is imported only when a command that needs it runs. Bad input (missing folders, an
+invalid card, refused data) ends with one `Error: ...` line and exit status 1.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar, cast
 
 import click
 from flask import Flask
 
-# command name -> (pipeline module, help)
-PIPELINE_COMMANDS = {
-    "phantoms": ("app.pipeline.phantoms", "Write synthetic phantom cases (CPM-RadPath layout)."),
-    "predict": ("app.pipeline.analysis", "Analyse case folders; one JSON line per case."),
-    "train": ("app.pipeline.training", "Train a classifier and write weights + model card."),
-    "evaluate": ("app.pipeline.evaluation", "Print CPM-RadPath metrics on labelled data."),
-    "import-model": ("app.pipeline.import_model", "Import a model saved by the original notebook."),
-}
+from app.pipeline.classes import CLASSES
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_PATH = click.Path(path_type=Path)
 
 
-def _make_command(name: str, module: str, help_text: str) -> click.Command:
-    @click.command(
-        name,
-        help=f"{help_text} Run with --help for the options.",
-        context_settings={"ignore_unknown_options": True, "help_option_names": []},
-        add_help_option=False,
-    )
-    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
-    def command(args: tuple[str, ...]) -> None:
+def user_errors(fn: F) -> F:
+    """Turn the pipeline's refusals of the user's input into one click error line (exit 1)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            status = importlib.import_module(module).main(list(args))
-        except (ValueError, FileNotFoundError) as exc:  # the user's data or paths, not our bugs
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
             raise click.ClickException(str(exc)) from exc
-        if status:
-            raise SystemExit(status)
 
-    return command
+    return cast(F, wrapper)
+
+
+@click.group("model")
+def model() -> None:
+    """Train, evaluate, import and run models (see docs/model.md)."""
+
+
+@model.command("train")
+@click.option("--data", "data_dir", required=True, type=_PATH, help="folder of cases (NIfTI)")
+@click.option("--labels", "labels_csv", required=True, type=_PATH,
+              help="labels CSV (CPM-RadPath columns)")
+@click.option("--out", "out_dir", required=True, type=_PATH, help="output model folder")
+@click.option("--name", help="model name for the card (default: the folder name)")
+@click.option("--version", default="1.0", show_default=True)
+@click.option("--layout", type=click.Choice(["channels4", "seed-strip"]), default="channels4",
+              show_default=True)
+@click.option("--image-size", type=int, default=96, show_default=True)
+@click.option("--epochs", type=int, default=12, show_default=True)
+@click.option("--batch-size", type=int, default=16, show_default=True)
+@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--val-fraction", type=float, default=0.15, show_default=True)
+@click.option("--patience", type=int, default=3, show_default=True)
+@click.option("--dropout", type=float, default=0.3, show_default=True)
+@click.option("--uncertainty-k", type=int, default=2, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--max-minutes", type=float, help="stop fitting after this many minutes")
+@click.option("--imagenet-weights", type=_PATH, help="local ResNet50 no-top weights file")
+@click.option("--init-from", type=_PATH, help="start from this model folder's weights")
+@click.option("--save-float32", type=_PATH, help="also save float32 weights here (.npz)")
+@click.option("--freeze-batchnorm", is_flag=True, help="keep batch-norm statistics")
+@click.option("--training-data", help="description of the training data for the card")
+@click.option("--demo", is_flag=True, help="mark the model as a demonstration model")
+@user_errors
+def train_command(**options: Any) -> None:
+    """Train the ResNet50 A/O/G classifier; write weights and card.json."""
+    from app.pipeline.training.train import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    card = train(TrainConfig(**options))
+    val = card.metrics.get("validation", {})
+    click.echo(
+        f"wrote {options['out_dir']} — validation balanced accuracy "
+        f"{val.get('balanced_accuracy', 0):.3f}, F1-micro {val.get('f1_micro', 0):.3f}, "
+        f"kappa {val.get('kappa', 0):.3f}"
+    )
+
+
+@model.command("evaluate")
+@click.option("--model", "model_dir", required=True, type=_PATH,
+              help="model folder (card.json + weights)")
+@click.option("--data", "data_dir", required=True, type=_PATH, help="folder of labelled cases")
+@click.option("--labels", "labels_csv", required=True, type=_PATH,
+              help="labels CSV (CPM-RadPath columns)")
+@click.option("--confusion-png", type=_PATH, help="where to save the confusion matrix PNG")
+@click.option("--write-card", is_flag=True, help="store the metrics in the card")
+@click.option("--card-key", default="evaluation", show_default=True,
+              help="key under the card's metrics for --write-card")
+@click.option("--workers", type=int, default=2, show_default=True)
+@click.option("--data-description", help="description of the data for the card")
+@click.option("--float32-reference", type=_PATH,
+              help="float32 weights (.npz from train --save-float32) to measure the stored "
+                   "weights' probability error against")
+@user_errors
+def evaluate_command(model_dir: Path, data_dir: Path, labels_csv: Path, **options: Any) -> None:
+    """Print F1-micro, Cohen's kappa, balanced accuracy and per-class P/R on labelled data."""
+    from app.pipeline.training.evaluation import evaluate, format_metrics
+
+    logging.basicConfig(level=logging.WARNING)
+    click.echo(format_metrics(evaluate(model_dir, data_dir, labels_csv, **options)))
+
+
+@model.command("import")
+@click.option("--json", "json_path", required=True, type=_PATH, help="model.to_json() output")
+@click.option("--weights", "weights_path", required=True, type=_PATH,
+              help="model.save_weights() HDF5 file")
+@click.option("--out", "out_dir", required=True, type=_PATH, help="output model folder")
+@click.option("--layout", type=click.Choice(["seed-strip", "channels4"]), default="seed-strip",
+              show_default=True)
+@click.option("--name", help="model name (default: the folder name)")
+@click.option("--classes", default=",".join(CLASSES), show_default=True,
+              help="the model's output order, comma-separated")
+@click.option("--normalisation", type=click.Choice(["minmax", "robust-z", "none"]),
+              default="minmax", show_default=True)
+@click.option("--slice-method", type=click.Choice(["seed", "robust"]), default="seed",
+              show_default=True)
+@click.option("--uncertainty-k", type=int, default=2, show_default=True)
+@click.option("--training-data", default="unknown (imported from the original notebook)")
+@click.option("--no-check", is_flag=True, help="skip the phantom prediction")
+@user_errors
+def import_command(
+    json_path: Path, weights_path: Path, out_dir: Path, classes: str, no_check: bool,
+    **options: Any,
+) -> None:
+    """Import a Keras 2 model (to_json + save_weights h5) as a GliomaLens model folder."""
+    from app.pipeline.training.import_model import import_model
+
+    logging.basicConfig(level=logging.WARNING)
+    card, result = import_model(
+        json_path, weights_path, out_dir,
+        classes=[c.strip().upper() for c in classes.split(",")], check=not no_check, **options,
+    )
+    click.echo(f"wrote {out_dir} ({card.layout}, {card.image_size}px, {card.classes})")
+    if result is not None:
+        probs = ", ".join(f"{k} {v:.3f}" for k, v in result.probabilities.items())
+        click.echo(f"phantom check: class {result.label} ({probs})")
+
+
+@model.command("predict")
+@click.argument("dirs", nargs=-1, required=True, type=_PATH)
+@click.option("--model", "model_dirs", multiple=True, type=_PATH,
+              help="model folder; repeat for several tasks (default: the shipped models)")
+@click.option("--out", "out_root", type=_PATH, help="write artefacts to OUT/<case folder name>/")
+@user_errors
+def predict_command(dirs: tuple[Path, ...], model_dirs: tuple[Path, ...], out_root: Path | None
+                    ) -> None:
+    """Analyse case folders (…_flair/_t1/_t1ce/_t2.nii.gz, BraTS 2023 names, ...).
+
+    Prints one JSON line per case; exit status 1 when any case was refused.
+    """
+    from app.pipeline.analysis.batch import json_default, predict_dirs
+    from app.pipeline.models.card import ModelCard
+    from app.pipeline.models.registry import load_models
+
+    logging.basicConfig(level=logging.WARNING)
+    mapping = {ModelCard.load(d).task: d for d in model_dirs} if model_dirs else None
+    models = load_models(mapping)
+    failed = False
+    for row in predict_dirs(dirs, models, out_root):
+        failed |= "error" in row
+        click.echo(json.dumps(row, default=json_default))
+        sys.stdout.flush()
+    if failed:
+        sys.exit(1)
+
+
+@click.command("phantoms")
+@click.option("--out", "out_dir", required=True, type=_PATH, help="output folder")
+@click.option("--n", type=int, default=30, show_default=True, help="number of cases")
+@click.option("--seed", type=int, default=0, show_default=True, help="random seed")
+@click.option("--workers", type=int, default=1, show_default=True, help="parallel processes")
+@click.option("--voxel-mm", type=float, default=1.0, show_default=True, help="voxel size (mm)")
+@user_errors
+def phantoms(out_dir: Path, n: int, seed: int, workers: int, voxel_mm: float) -> None:
+    """Write synthetic glioma phantom cases (CPM-RadPath layout) and labels.csv."""
+    from tqdm import tqdm
+
+    from app.pipeline.synthetic.phantoms import write_dataset
+
+    with tqdm(total=n, unit="case", desc="phantoms", file=sys.stderr) as bar:
+        labels = write_dataset(
+            out_dir, n, seed, progress=lambda done, total: bar.update(done - bar.n),
+            workers=workers, voxel_mm=voxel_mm,
+        )
+    click.echo(f"wrote {n} cases and {labels}")
 
 
 def register_pipeline_commands(app: Flask) -> None:
-    """Add `flask phantoms|predict|train|evaluate|import-model` to `app`'s CLI."""
-    for name, (module, help_text) in PIPELINE_COMMANDS.items():
-        app.cli.add_command(_make_command(name, module, help_text))
+    """Add the `flask model ...` group and `flask phantoms` to `app`'s CLI."""
+    app.cli.add_command(model)
+    app.cli.add_command(phantoms)

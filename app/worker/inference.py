@@ -24,20 +24,33 @@ class ModelIdentity:
     weights_sha256: str
 
 
-def load_models() -> Any:
-    """Return this process's models (today the subtype classifier from MODEL_DIR), loaded once.
+def configured_model_dirs() -> dict[str, Path]:
+    """Return {task: model folder}: the folders under MODELS_ROOT, overridden by MODEL_DIRS.
 
-    The first call loads and warms up the model; later calls return the same object.
+    Raises the pipeline's CardError when a card is invalid or two folders serve one task.
     """
-    from app.pipeline.classifier import get_classifier  # TensorFlow: worker processes only
+    from app.pipeline.models.registry import discover_models
 
-    return get_classifier(str(current_app.config["MODEL_DIR"]))
+    dirs = discover_models(current_app.config["MODELS_ROOT"])
+    dirs.update({task: Path(folder) for task, folder in current_app.config["MODEL_DIRS"].items()})
+    return dirs
+
+
+def load_models() -> Any:
+    """Return this process's ModelSet (every configured task's model), loaded once.
+
+    The first call loads and warms up each model; later calls return the same object.
+    """
+    from app.pipeline.models.registry import load_models as load  # TensorFlow: workers only
+
+    return load(configured_model_dirs())
 
 
 def model_identity(models: Any) -> ModelIdentity:
-    """Return the device, name, version and weights hash of the models `load_models` returned."""
-    card = models.card
-    return ModelIdentity(device=str(models.device), name=str(card.name),
+    """Return the device and the subtype model's name, version and weights hash of a ModelSet."""
+    main = models["subtype"] if "subtype" in models else next(iter(models.models.values()))
+    card = main.card
+    return ModelIdentity(device=str(getattr(main, "device", "cpu")), name=str(card.name),
                          version=str(card.version), weights_sha256=str(card.weights_sha256))
 
 
@@ -45,9 +58,9 @@ def run_analysis(paths: dict[str, Path], out_dir: Path,
                  progress: Callable[[str, int], None]) -> dict[str, Any]:
     """Analyse one case's scans into `out_dir` and return the summary dict.
 
-    Raises the pipeline's InvalidInputError for bad input; `progress(stage, percent)` is called
+    Raises the pipeline's InvalidInputError for bad input; `progress(label, percent)` is called
     as the analysis advances.
     """
-    from app.pipeline.analysis import analyse_case
+    from app.pipeline.analysis.runner import analyse_case
 
     return analyse_case(paths, out_dir, load_models(), progress=progress)

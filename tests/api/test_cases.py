@@ -12,7 +12,7 @@ from app import storage
 from app.cases.schemas import DISCLAIMER
 from app.models import AuditEvent, Case, Prediction, Scan
 from app.models.base import utcnow
-from app.pipeline.artefacts import ARTEFACTS
+from app.pipeline.render.artefacts import ARTEFACTS
 from tests.api.conftest import API, SUMMARY, client_with_token, upload_data
 from tests.factories import SUMMARY_TIMINGS, make_prediction, write_artefacts
 

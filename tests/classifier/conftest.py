@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.pipeline.model_card import ModelCard, sha256_file
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import ModelCard, sha256_file
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,7 +25,7 @@ TINY_SIZE = 32
 
 def write_phantom(out_dir: Path, cls: str, seed: int, voxel_mm: float = 2.0) -> dict[str, Path]:
     """Write one phantom case into ``out_dir`` and return its {sequence: path}."""
-    from app.pipeline.phantoms import generate_case, write_case
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
 
     write_case(generate_case(cls, seed, voxel_mm=voxel_mm), out_dir, f"CASE{seed}")
     return {s: out_dir / f"CASE{seed}_{s}.nii.gz" for s in SEQUENCES}
@@ -40,8 +40,8 @@ def phantom_paths(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def phantom_case(phantom_paths: dict[str, Path]):
     """The 2 mm phantom loaded as a LoadedCase, with its slice-finder result."""
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.slice_finder import find_slice
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.lesion.slice_finder import find_slice
 
     case = load_case(phantom_paths)
     return case, find_slice("robust", case.flair, case.voxel_size)
@@ -49,7 +49,7 @@ def phantom_case(phantom_paths: dict[str, Path]):
 
 def build_tiny_model(channels: int = 4, size: int = TINY_SIZE, seed: int = 0):
     """Return a small functional Keras model with the layer names our Grad-CAM expects."""
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
     import keras
@@ -67,13 +67,13 @@ def build_tiny_model(channels: int = 4, size: int = TINY_SIZE, seed: int = 0):
 
 def save_tiny_model(model_dir: Path, **card_fields) -> ModelCard:
     """Write a tiny stand-in model folder (card + model.json + float16 weights); return the card."""
-    from app.pipeline.classifier import save_weights_f16
+    from app.pipeline.models.subtype import save_weights_f16
 
     model_dir.mkdir(parents=True, exist_ok=True)
     model = build_tiny_model()
     (model_dir / "model.json").write_text(model.to_json(), encoding="utf-8")
     card = ModelCard(
-        name="tiny-test", image_size=TINY_SIZE, architecture="keras-json",
+        task="subtype", name="tiny-test", image_size=TINY_SIZE, architecture="keras-json",
         model_json="model.json", gradcam_layer="last_conv", training_data="none (test)",
         **card_fields,
     )
@@ -94,7 +94,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_classifier(tiny_model_dir: Path):
     """The tiny stand-in loaded as a Classifier and warmed up."""
-    from app.pipeline.classifier import Classifier
+    from app.pipeline.models.subtype import Classifier
 
     classifier = Classifier.load(tiny_model_dir)
     classifier.warm_up()
@@ -106,7 +106,7 @@ def demo_classifier():
     """The shipped ResNet50 demo model (skips when it is not in models/ yet)."""
     if not (DEMO_MODEL / "card.json").is_file():
         pytest.skip("models/glioma-demo is not present")
-    from app.pipeline.classifier import Classifier
+    from app.pipeline.models.subtype import Classifier
 
     classifier = Classifier.load(DEMO_MODEL)
     classifier.warm_up()
@@ -126,3 +126,11 @@ def blob_slices(shape=(60, 70, 3), centre=(20, 45), radius=4, seed=0) -> dict[st
         slab = slab + brain[:, :, None] * rng.normal(0, 10, shape)
         out[seq] = slab.astype(np.float32)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tiny_classifier):
+    """A ModelSet serving the subtype task with the tiny stand-in."""
+    from app.pipeline.models.registry import ModelSet
+
+    return ModelSet({"subtype": tiny_classifier})

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from app.pipeline import artefacts
-from app.pipeline.analysis import analyse_case
+from app.pipeline.analysis.runner import analyse_case
+from app.pipeline.models.registry import ModelSet, discover_models
+from app.pipeline.render import artefacts
 
 from .conftest import write_phantom
 
@@ -24,9 +25,16 @@ def test_demo_card_states_what_it_is(demo_classifier):
 
 def test_demo_model_end_to_end_on_a_phantom(demo_classifier, tmp_path):
     paths = write_phantom(tmp_path / "case", "G", 11, voxel_mm=1.0)
-    summary = analyse_case(paths, tmp_path / "results", demo_classifier)
+    summary = analyse_case(paths, tmp_path / "results", ModelSet({"subtype": demo_classifier}))
     assert summary["class"] == "G" and summary["grade_group"] == "WHO grade 4"
-    assert summary["model"]["demo"] is True
+    assert summary["model"]["demo"] is True and summary["outcome"] == "subtype"
+    assert summary["models"] == {"subtype": summary["model"]}
     assert sorted(p.name for p in (tmp_path / "results").iterdir()) == sorted(artefacts.ARTEFACTS)
     on_disk = json.loads((tmp_path / "results" / "summary.json").read_text())
     assert on_disk["slice_index"] == summary["slice_index"]
+
+
+def test_the_shipped_models_are_discovered_by_task():
+    from .conftest import DEMO_MODEL
+
+    assert discover_models() == {"subtype": DEMO_MODEL}

@@ -5,13 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.pipeline.model_card import CardError
+from app.pipeline.models.card import CardError
 
 from .conftest import build_tiny_model
 
 
 def test_float16_weights_round_trip(tmp_path):
-    from app.pipeline.classifier import load_weights_f16, save_weights_f16
+    from app.pipeline.models.subtype import load_weights_f16, save_weights_f16
 
     model = build_tiny_model(seed=1)
     path = save_weights_f16(model, tmp_path / "w.npz")
@@ -31,7 +31,7 @@ def test_float16_weights_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_resnet50_writer_keeps_the_sensitive_layers_in_float32(tmp_path):
-    from app.pipeline.classifier import build_model, load_weights_f16, save_weights_f16
+    from app.pipeline.models.subtype import build_model, load_weights_f16, save_weights_f16
 
     model = build_model("channels4", 32, 0.3)
     path = save_weights_f16(model, tmp_path / "w.npz")

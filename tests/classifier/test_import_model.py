@@ -8,8 +8,8 @@ import h5py
 import numpy as np
 import pytest
 
-from app.pipeline.import_model import import_model, main
-from app.pipeline.model_card import CardError, ModelCard
+from app.pipeline.models.card import CardError, ModelCard
+from app.pipeline.training.import_model import import_model
 
 _INIT = {"kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
          "bias_initializer": {"class_name": "Zeros", "config": {}},
@@ -83,10 +83,10 @@ def test_import_round_trip(notebook_pair, tmp_path):
     assert card.architecture == "keras-json" and (out / "model.json").is_file()
     assert ModelCard.load(out) == card
     # The phantom check went through the normal inference path.
-    assert result["class"] in ("A", "O", "G")
-    assert sum(result["probabilities"].values()) == pytest.approx(1.0, abs=1e-6)
+    assert result.label in ("A", "O", "G")
+    assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-6)
 
-    from app.pipeline.classifier import Classifier
+    from app.pipeline.models.subtype import Classifier
 
     classifier = Classifier.load(out)
     loaded = classifier.model.get_layer("conv2d").get_weights()[0]
@@ -120,9 +120,10 @@ def test_mismatched_weights_and_layouts_are_refused(notebook_pair, tmp_path):
         import_model(json_path, tmp_path / "bad.h5", tmp_path / "y", check=False)
 
 
-def test_cli_reports_refusal(tmp_path, capsys):
+def test_cli_reports_refusal(tmp_path, runner):
     (tmp_path / "m.json").write_text("{not json")
     (tmp_path / "w.h5").write_bytes(b"")
-    code = main(["--json", str(tmp_path / "m.json"), "--weights", str(tmp_path / "w.h5"),
-                 "--out", str(tmp_path / "o")])
-    assert code == 1 and "import refused" in capsys.readouterr().err
+    result = runner.invoke(args=["model", "import", "--json", str(tmp_path / "m.json"),
+                                 "--weights", str(tmp_path / "w.h5"), "--out", str(tmp_path / "o")])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: cannot read model JSON")

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.pipeline.inputs import (
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.inputs import (
     brain_square,
     build_from_slices,
     normalise,
     slab_indices,
     to_slice_geometry,
 )
-from app.pipeline.sequences import SEQUENCES
 
 from .conftest import blob_slices
 

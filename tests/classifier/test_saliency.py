@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.pipeline.inputs import InputGeometry
-from app.pipeline.saliency import (
+from app.pipeline.models.inputs import InputGeometry, prepare_case
+from app.pipeline.render.saliency import (
     cividis_lut,
     display_orientation,
     heatmap_volume,
@@ -23,7 +23,7 @@ from app.pipeline.saliency import (
 
 def test_gradcam_shape_and_range(tiny_classifier, phantom_case):
     case, found = phantom_case
-    prepared = tiny_classifier.prepare(case, found)
+    prepared = prepare_case(case, tiny_classifier.card, found.index)
     cams = tiny_classifier.gradcam(prepared.batch, 2)
     n, size = len(prepared.indices), tiny_classifier.card.image_size
     assert cams.shape == (n, size, size)

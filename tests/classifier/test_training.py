@@ -7,11 +7,10 @@ import csv
 import numpy as np
 import pytest
 
-from app.pipeline import evaluation
-from app.pipeline.dataset import find_cases, read_labels
-from app.pipeline.model_card import CardError, ModelCard
-from app.pipeline.training import main as train_main
-from app.pipeline.training import split_cases
+from app.pipeline.models.card import CardError, ModelCard
+from app.pipeline.training import evaluation
+from app.pipeline.training.dataset import find_cases, read_labels
+from app.pipeline.training.train import TrainConfig, split_cases, train
 
 from .conftest import write_phantom
 
@@ -51,12 +50,10 @@ def test_split_is_stratified_by_case():
 def test_train_then_evaluate(tiny_dataset, tmp_path):
     root, labels = tiny_dataset
     out = tmp_path / "model"
-    code = train_main(["--data", str(root), "--labels", str(labels), "--out", str(out),
-                       "--image-size", "32", "--epochs", "1", "--val-fraction", "0.5",
-                       "--workers", "1", "--uncertainty-k", "1",
-                       "--save-float32", str(tmp_path / "f32.npz")])
-    assert code == 0
+    trained = train(TrainConfig(root, labels, out, image_size=32, epochs=1, val_fraction=0.5,
+                                workers=1, uncertainty_k=1, save_float32=tmp_path / "f32.npz"))
     card = ModelCard.load(out)
+    assert card == trained and card.task == "subtype"
     assert card.image_size == 32 and card.n_slices == 3
     assert set(card.metrics["validation"]) >= {"f1_micro", "kappa", "balanced_accuracy"}
     assert card.float16_max_abs_prob_diff < 1e-3

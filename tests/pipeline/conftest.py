@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 
 SMALL_SHAPE = (40, 48, 36)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.pipeline.case_loader import LoadedCase, load_case
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.case_loader import LoadedCase, load_case
+from app.pipeline.io.naming import SEQUENCES
 from tests.pipeline.conftest import lps_twin, save_nifti, small_brain, swapped_twin
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.nifti_io import (
+from app.pipeline.io.nifti import (
     NiftiVolume,
     VolumeInfo,
     check_same_grid,

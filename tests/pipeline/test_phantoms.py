@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from app.pipeline import phantoms
-from app.pipeline.case_loader import load_case
-from app.pipeline.sequences import SEQUENCES, sequence_from_filename
-from app.pipeline.slice_finder import find_slice_robust
+from app.pipeline.io.case_loader import load_case
+from app.pipeline.io.naming import SEQUENCES, sequence_from_filename
+from app.pipeline.lesion.slice_finder import find_slice_robust
+from app.pipeline.synthetic import phantoms
 
 FAST_MM = 2.0  # 120×120×78 grid: same anatomy and tumours, 8× fewer voxels
 
@@ -168,15 +168,6 @@ def test_write_dataset_same_with_workers(tmp_path):
     assert (tmp_path / "one/labels.csv").read_text() == (tmp_path / "two/labels.csv").read_text()
     for name in ("PHANTOM_0002_t1ce.nii.gz", "PHANTOM_0001_seg.nii.gz"):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
-
-
-def test_cli(tmp_path, capsys):
-    assert (
-        phantoms.main(["--out", str(tmp_path), "--n", "2", "--seed", "1", "--voxel-mm", "2"]) == 0
-    )
-    assert (tmp_path / "labels.csv").is_file()
-    assert (tmp_path / "PHANTOM_0002_t2.nii.gz").is_file()
-    assert "wrote 2 cases" in capsys.readouterr().out
 
 
 def test_robust_on_fast_phantoms():

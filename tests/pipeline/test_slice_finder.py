@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from app.pipeline.slice_finder import (
+from app.pipeline.lesion.slice_finder import (
     SliceResult,
     find_slice,
     find_slice_robust,

@@ -1,17 +1,15 @@
 """Evaluate a model on a labelled folder with the CPM-RadPath challenge metrics.
 
-``python -m app.pipeline.evaluation --model models/NAME --data DIR --labels CSV`` (also ``flask
-model evaluate``) prints F1-micro, Cohen's kappa and balanced accuracy plus per-class precision
-and recall, saves a confusion-matrix PNG, and can write the metrics into the model card. Every
-case goes through the inference path (same inputs, same mean-over-slices probabilities).
+``flask model evaluate --model models/NAME --data DIR --labels CSV`` prints F1-micro, Cohen's
+kappa and balanced accuracy plus per-class precision and recall, saves a confusion-matrix PNG,
+and can write the metrics into the model card. Every case goes through the inference path
+(``inputs.prepare_case``, the same mean-over-slices probabilities).
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,9 +17,9 @@ from typing import Any
 import numpy as np
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.dataset import extract_cases, labelled_cases
-from app.pipeline.model_card import ModelCard
-from app.pipeline.training import case_metrics
+from app.pipeline.models.card import ModelCard
+from app.pipeline.training.dataset import extract_cases, labelled_cases
+from app.pipeline.training.metrics import case_metrics
 
 log = logging.getLogger(__name__)
 
@@ -47,14 +45,14 @@ def evaluate(
     one the UI and README quote, other keys hold further test sets). ValueError when no
     labelled case is found; CardError for a broken model folder.
 
-    ``float32_reference`` names the float32 weights the model was trained to (``flask train
-    --save-float32``); the largest per-slice class-probability difference between them and the
+    ``float32_reference`` names the float32 weights the model was trained to (``flask model
+    train --save-float32``); the largest per-slice class-probability difference between them and the
     model's stored weights is then reported as ``float16_max_abs_prob_diff``. CardError when
     that file does not match the model.
     """
     from tqdm import tqdm
 
-    from app.pipeline.classifier import Classifier, PreparedInput
+    from app.pipeline.models.subtype import Classifier
 
     classifier = Classifier.load(model_dir)
     card = classifier.card
@@ -66,12 +64,12 @@ def evaluate(
         for case in extract_cases(
             items, card, workers=workers, progress=lambda d, t: bar.update(d - bar.n)
         ):
-            prepared = PreparedInput(case.batch, case.geometry, case.indices, case.centre)
-            found = _Found(case.no_lesion_found)
-            result = classifier.classify_prepared(prepared, found)
+            result = classifier.classify_prepared(
+                case.prepared, no_lesion_found=case.no_lesion_found
+            )
             y_true.append(CLASSES.index(case.label))
-            y_pred.append(CLASSES.index(result["class"]))
-            low += int(result["low_confidence"])
+            y_pred.append(CLASSES.index(result.label))
+            low += int(result.low_confidence)
             if reference is not None:
                 stored = classifier.model(case.batch, training=False).numpy()
                 exact = reference(case.batch, training=False).numpy()
@@ -100,18 +98,11 @@ def _reference_model(model: Any, weights_npz: str | Path) -> Any:
     """
     import keras
 
-    from app.pipeline.classifier import load_weights_f16
+    from app.pipeline.models.subtype import load_weights_f16
 
     reference = keras.models.clone_model(model)
     load_weights_f16(reference, weights_npz)
     return reference
-
-
-class _Found:
-    """The one slice-finder field classification needs when inputs come pre-extracted."""
-
-    def __init__(self, no_lesion_found: bool) -> None:
-        self.no_lesion_found = no_lesion_found
 
 
 def format_metrics(metrics: dict[str, Any]) -> str:
@@ -138,7 +129,7 @@ def write_confusion_png(confusion: np.ndarray, path: str | Path, cell: int = 64)
     """Draw a confusion matrix (rows true, columns predicted) as a PNG with Pillow; return path."""
     from PIL import Image, ImageDraw
 
-    from app.pipeline.saliency import cividis_lut
+    from app.pipeline.render.saliency import cividis_lut
 
     k = confusion.shape[0]
     margin = 40
@@ -162,47 +153,3 @@ def write_confusion_png(confusion: np.ndarray, path: str | Path, cell: int = 64)
     draw.text((4, size), "rows: true class", fill=(0, 0, 0))
     img.save(path, format="PNG")
     return Path(path)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the argument parser of the evaluate command (shared with ``flask evaluate``)."""
-    p = argparse.ArgumentParser(
-        prog="python -m app.pipeline.evaluation",
-        description="Evaluate a model: F1-micro, Cohen's kappa, balanced accuracy, per-class P/R.",
-    )
-    p.add_argument("--model", required=True, type=Path, help="model folder (card.json + weights)")
-    p.add_argument("--data", required=True, type=Path, help="folder of labelled cases")
-    p.add_argument("--labels", required=True, type=Path, help="labels CSV (CPM-RadPath columns)")
-    p.add_argument("--confusion-png", type=Path, help="where to save the confusion matrix PNG")
-    p.add_argument("--write-card", action="store_true", help="store the metrics in the card")
-    p.add_argument("--card-key", default="evaluation",
-                   help="key under the card's metrics for --write-card (default: evaluation)")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--data-description", help="description of the data for the card")
-    p.add_argument("--float32-reference", type=Path,
-                   help="float32 weights (.npz from train --save-float32) to measure the "
-                        "stored weights' probability error against")
-    return p
-
-
-def run_from_args(args: argparse.Namespace, stream: Any = None) -> dict[str, Any]:
-    """Run :func:`evaluate` for parsed arguments, print the report; return the metrics."""
-    stream = stream or sys.stdout
-    metrics = evaluate(
-        args.model, args.data, args.labels, confusion_png=args.confusion_png,
-        write_card=args.write_card, card_key=args.card_key, workers=args.workers,
-        data_description=args.data_description, float32_reference=args.float32_reference,
-    )
-    stream.write(format_metrics(metrics) + "\n")
-    return metrics
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point; returns the exit status."""
-    logging.basicConfig(level=logging.WARNING)
-    run_from_args(build_parser().parse_args(argv))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -25,7 +25,7 @@ import numpy as np
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.sequences import SEQUENCE_LABELS
+from app.pipeline.io.naming import SEQUENCE_LABELS
 
 log = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ def _check_header(hdr: nib.Nifti1Header, path: Path, sequence: str | None) -> tu
     zooms = np.asarray(hdr.get_zooms()[:3], dtype=float)
     if not np.all(np.isfinite(zooms)) or np.any(zooms <= 0):
         raise refusal(sequence, path, "the voxel size in the header is missing or invalid")
-    return spatial  # type: ignore[return-value]
+    return spatial[0], spatial[1], spatial[2]
 
 
 def _canonical_geometry(
@@ -230,13 +230,13 @@ def _canonical_geometry(
     ornt = io_orientation(affine)
     canon_affine = affine @ inv_ornt_aff(ornt, shape)
     order = np.argsort(ornt[:, 0])
-    canon_shape = tuple(int(shape[i]) for i in order)
-    return ornt, canon_affine, canon_shape  # type: ignore[return-value]
+    canon_shape = (int(shape[order[0]]), int(shape[order[1]]), int(shape[order[2]]))
+    return ornt, canon_affine, canon_shape
 
 
 def _voxel_size(affine: np.ndarray) -> tuple[float, float, float]:
     sizes = np.sqrt((np.asarray(affine)[:3, :3] ** 2).sum(axis=0))
-    return tuple(float(s) for s in sizes)  # type: ignore[return-value]
+    return float(sizes[0]), float(sizes[1]), float(sizes[2])
 
 
 def _check_data_length(

@@ -1,7 +1,7 @@
 """Import a model saved by the original notebook (Keras 2: ``to_json()`` + ``save_weights(h5)``).
 
-``python -m app.pipeline.import_model --json model.json --weights model.h5 --layout seed-strip
---out models/NAME`` (also ``flask import-model``) rebuilds the architecture with Keras 3's
+``flask model import --json model.json --weights model.h5 --layout seed-strip --out models/NAME``
+rebuilds the architecture with Keras 3's
 legacy-config reader, loads the Keras 2 HDF5 weights (``layer_names`` / ``weight_names`` layout),
 writes our card (architecture "keras-json": the Keras 3 JSON + float16 weights beside it) and
 proves the result loads by classifying a synthetic phantom through the normal inference path.
@@ -9,18 +9,17 @@ proves the result loads by classifying a synthetic phantom through the normal in
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.model_card import CardError, ModelCard, layout_rationale, sha256_file
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import CardError, ModelCard, layout_rationale, sha256_file
+from app.pipeline.models.prediction import SubtypeResult
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +31,7 @@ def read_keras2_model(json_path: str | Path, weights_path: str | Path) -> Any:
 
     CardError when the JSON is not a Keras model config or the weights do not fit it.
     """
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
     import h5py
@@ -68,14 +67,14 @@ def import_model(
     uncertainty_k: int = 2,
     training_data: str = "unknown (imported from the original notebook)",
     check: bool = True,
-) -> tuple[ModelCard, dict[str, Any] | None]:
+) -> tuple[ModelCard, SubtypeResult | None]:
     """Import the model and write ``out_dir``/card.json, model.json and float16 weights.
 
-    Returns (card, classification of a phantom case or None when ``check`` is False). The model's
+    Returns (card, SubtypeResult of a phantom case, or None when ``check`` is False). The model's
     input must be square with 3 channels for "seed-strip" (4 for "channels4") and its output must
     have len(classes) units; CardError otherwise.
     """
-    from app.pipeline.classifier import save_weights_f16
+    from app.pipeline.models.subtype import save_weights_f16
 
     model = read_keras2_model(json_path, weights_path)
     shape = tuple(model.inputs[0].shape[1:])
@@ -89,6 +88,7 @@ def import_model(
     out.mkdir(parents=True, exist_ok=True)
     (out / MODEL_JSON).write_text(model.to_json(), encoding="utf-8")
     card = ModelCard(
+        task="subtype",
         name=name or out.name,
         classes=list(classes),
         layout=layout,
@@ -101,12 +101,11 @@ def import_model(
         model_json=MODEL_JSON,
         training_data=training_data,
         layout_rationale=layout_rationale(layout, int(shape[0])),
-        intended_use="Imported from the original notebook; validate with `flask evaluate`.",
+        intended_use="Imported from the original notebook; validate with `flask model evaluate`.",
         training={"imported_from": {"json": Path(json_path).name,
                                     "weights": Path(weights_path).name,
                                     "weights_sha256": sha256_file(weights_path)}},
     )
-    card.validate()
     weights = save_weights_f16(model, out / card.weights_file)
     card.weights_sha256 = sha256_file(weights)
     card.save(out)
@@ -114,15 +113,15 @@ def import_model(
     return card, result
 
 
-def check_on_phantom(model_dir: str | Path, cls: str = "G", seed: int = 0) -> dict[str, Any]:
+def check_on_phantom(model_dir: str | Path, cls: str = "G", seed: int = 0) -> SubtypeResult:
     """Load ``model_dir`` like the worker does and classify one phantom case; return the result.
 
     Uses a 2 mm phantom (fast) written to a temporary folder and read back with load_case.
     """
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.classifier import Classifier
-    from app.pipeline.phantoms import generate_case, write_case
-    from app.pipeline.slice_finder import find_slice
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.lesion.slice_finder import find_slice
+    from app.pipeline.models.subtype import Classifier
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
 
     classifier = Classifier.load(model_dir)
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,56 +132,3 @@ def check_on_phantom(model_dir: str | Path, cls: str = "G", seed: int = 0) -> di
             **classifier.card.slice_params,
         )
         return classifier.classify(case, found)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """Return the import command's argument parser (shared with ``flask import-model``)."""
-    p = argparse.ArgumentParser(
-        prog="python -m app.pipeline.import_model",
-        description="Import a Keras 2 model (to_json + save_weights h5) as a GliomaLens model.",
-    )
-    p.add_argument("--json", required=True, type=Path, help="model.to_json() output")
-    p.add_argument("--weights", required=True, type=Path, help="model.save_weights() HDF5 file")
-    p.add_argument("--layout", default="seed-strip", choices=["seed-strip", "channels4"])
-    p.add_argument("--out", required=True, type=Path, help="output model folder (models/NAME)")
-    p.add_argument("--name", help="model name (default: the folder name)")
-    p.add_argument("--classes", default=",".join(CLASSES),
-                   help="the model's output order, comma-separated (default A,O,G)")
-    p.add_argument("--normalisation", default="minmax", choices=["minmax", "robust-z", "none"])
-    p.add_argument("--slice-method", default="seed", choices=["seed", "robust"])
-    p.add_argument("--uncertainty-k", type=int, default=2)
-    p.add_argument("--training-data", default="unknown (imported from the original notebook)")
-    p.add_argument("--no-check", action="store_true", help="skip the phantom prediction")
-    return p
-
-
-def run_from_args(args: argparse.Namespace, stream: Any = None) -> ModelCard:
-    """Run :func:`import_model` for parsed arguments, print what was written; return the card."""
-    stream = stream or sys.stdout
-    card, result = import_model(
-        args.json, args.weights, args.out, layout=args.layout, name=args.name,
-        classes=[c.strip().upper() for c in args.classes.split(",")],
-        normalisation=args.normalisation, slice_method=args.slice_method,
-        uncertainty_k=args.uncertainty_k, training_data=args.training_data,
-        check=not args.no_check,
-    )
-    stream.write(f"wrote {args.out} ({card.layout}, {card.image_size}px, {card.classes})\n")
-    if result is not None:
-        probs = ", ".join(f"{k} {v:.3f}" for k, v in result["probabilities"].items())
-        stream.write(f"phantom check: class {result['class']} ({probs})\n")
-    return card
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line entry point; returns the exit status (1 when the import is refused)."""
-    logging.basicConfig(level=logging.WARNING)
-    try:
-        run_from_args(build_parser().parse_args(argv))
-    except CardError as exc:
-        sys.stderr.write(f"import refused: {exc}\n")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

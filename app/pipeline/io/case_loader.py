@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.nifti_io import NiftiVolume, check_same_grid, inspect_nifti
-from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.io.nifti import NiftiVolume, check_same_grid, inspect_nifti
 
 log = logging.getLogger(__name__)
 
@@ -20,6 +20,17 @@ MAX_NONFINITE_FRACTION = 0.001
 
 MIN_NONZERO_FRACTION = 0.01
 """A skull-stripped brain scan has at least this fraction of non-zero voxels."""
+
+
+def percent(fraction: float) -> str:
+    """Return a fraction as a readable percentage: 1.0 -> "100%", 0.0042 -> "0.42%".
+
+    Two significant digits below 10%, whole numbers above (never "1e+02%"). Refuses nothing.
+    """
+    value = 100 * float(fraction)
+    if value >= 10:
+        return f"{value:.0f}%"
+    return f"{value:.2g}%"
 
 
 def validate_volume(
@@ -43,7 +54,7 @@ def validate_volume(
             fraction = n_bad / data.size
             if fraction > max_nonfinite:
                 raise refuse.refusal(
-                    f"{100 * fraction:.2g}% of the voxels{where} are not numbers "
+                    f"{percent(fraction)} of the voxels{where} are not numbers "
                     "(NaN or infinite); the file is probably corrupt"
                 )
             log.info("%s: %d non-finite voxels set to 0", refuse.path, n_bad)
@@ -56,7 +67,7 @@ def validate_volume(
     nonzero = np.count_nonzero(data) / data.size
     if nonzero < min_nonzero:
         raise refuse.refusal(
-            f"only {100 * nonzero:.2g}% of the voxels{where} are non-zero; "
+            f"only {percent(nonzero)} of the voxels{where} are non-zero; "
             "this does not look like a "
             "brain scan (a skull-stripped brain fills well over 1% of the image)"
         )
@@ -143,7 +154,7 @@ def load_case(paths: dict[str, str | os.PathLike], *, lazy: bool = True) -> Load
         flair=flair,
         affine=flair_src.affine,
         voxel_size=flair_src.voxel_size,
-        shape=tuple(flair.shape),  # type: ignore[arg-type]
+        shape=(flair.shape[0], flair.shape[1], flair.shape[2]),
         paths=resolved,
         _sources=sources,
     )

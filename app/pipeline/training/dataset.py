@@ -1,9 +1,11 @@
 """Labelled CPM-RadPath-style data sets: find the cases, read the labels, extract model inputs.
 
-A data folder holds either one subfolder per case (``CASE/CASE_flair.nii.gz`` ...) or the files of
-every case flat (``CASE_flair.nii.gz`` ...). The labels CSV has the CPM-RadPath columns
+A data folder holds either one subfolder per case (``CASE/CASE_flair.nii.gz``, ``CASE/T1Gd.nii``
+...) or the files of every case flat (``CASE_flair.nii.gz`` ...); file names follow the
+conventions of ``io.naming``. The labels CSV has the CPM-RadPath columns
 ``CPM_RadPath_2019_ID,class,age_in_days`` (class A, O or G). Input extraction runs the same code
-as inference (load_case, find_slice, inputs.build_inputs) in worker processes; no TensorFlow here.
+as inference (load_case, locate_lesion, inputs.prepare_case) in worker processes; no
+TensorFlow here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import csv
 import logging
 import multiprocessing
 import os
-import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -23,25 +24,27 @@ import numpy as np
 
 from app.pipeline.classes import CLASSES
 from app.pipeline.errors import InvalidInputError
-from app.pipeline.sequences import SEQUENCES, sequence_from_filename
+from app.pipeline.io.naming import SEQUENCES, case_stem, sequence_from_filename
+from app.pipeline.models.inputs import PreparedInput, prepare_case
 
 log = logging.getLogger(__name__)
 
 ID_COLUMNS = ("CPM_RadPath_2019_ID", "case_id", "id", "ID", "case")
-_SUFFIX = re.compile(r"[_-](flair|t1ce|t1|t2)\.nii(\.gz)?$", re.IGNORECASE)
 
 
 @dataclass(eq=False)
 class ExtractedCase:
-    """Model inputs of one labelled case: the slab batch around its max-tumour slice."""
+    """Model input of one labelled case (``inputs.prepare_case``, without the raw slabs)."""
 
     case_id: str
     label: str | None
-    batch: np.ndarray  # (N, S, S, C) float32
-    indices: list[int]
-    centre: int
+    prepared: PreparedInput
     no_lesion_found: bool
-    geometry: Any
+
+    @property
+    def batch(self) -> np.ndarray:
+        """Return the (N, S, S, C) float32 slab batch."""
+        return self.prepared.batch
 
 
 def find_cases(data_dir: str | os.PathLike) -> dict[str, dict[str, Path]]:
@@ -59,7 +62,7 @@ def find_cases(data_dir: str | os.PathLike) -> dict[str, dict[str, Path]]:
         seq = sequence_from_filename(path.name)
         if seq is None:
             continue
-        cid = path.parent.name if path.parent != root else _SUFFIX.sub("", path.name)
+        cid = path.parent.name if path.parent != root else case_stem(path.name)
         found.setdefault(cid, {})[seq] = path
     complete = {}
     for cid, paths in found.items():
@@ -116,17 +119,13 @@ def extract_case(
 
     Raises InvalidInputError when the case's data are refused.
     """
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.inputs import build_inputs, slab_indices
-    from app.pipeline.slice_finder import find_slice
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.lesion.slice_finder import locate_lesion
 
     case = load_case(paths)
-    result = find_slice(card.slice_method, case.flair, case.voxel_size, **card.slice_params)
-    indices = slab_indices(result.index, card.uncertainty_k, case.shape[2])
-    batch, geometry = build_inputs(case, indices, card)
-    return ExtractedCase(
-        case_id, label, batch, indices, int(result.index), bool(result.no_lesion_found), geometry
-    )
+    found = locate_lesion(case, card)
+    prepared = prepare_case(case, card, found.index).without_slabs()
+    return ExtractedCase(case_id, label, prepared, bool(found.no_lesion_found))
 
 
 def _extract_job(job: tuple[str, dict[str, Path], str | None, Any]) -> ExtractedCase | str:

@@ -24,14 +24,12 @@ non-enhancing core, 2 oedema, 4 enhancing).
 
 from __future__ import annotations
 
-import argparse
 import csv
 import functools
 import gzip
 import logging
 import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +38,7 @@ import numpy as np
 from scipy import ndimage
 
 from app.pipeline.classes import CLASSES
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 
 log = logging.getLogger(__name__)
 
@@ -118,10 +116,11 @@ def cache_dir() -> Path:
 
 
 def _grid(voxel_mm: float) -> tuple[tuple[int, int, int], np.ndarray]:
-    shape = tuple(int(round(s / voxel_mm)) for s in BRATS_SHAPE)
+    sx, sy, sz = (int(round(s / voxel_mm)) for s in BRATS_SHAPE)
+    shape = (sx, sy, sz)
     affine = np.diag([voxel_mm, voxel_mm, voxel_mm, 1.0])
     affine[:3, 3] = -(np.asarray(shape) - 1) / 2 * voxel_mm
-    return shape, affine  # type: ignore[return-value]
+    return shape, affine
 
 
 def _build_anatomy_arrays(voxel_mm: float) -> dict[str, np.ndarray]:
@@ -271,7 +270,8 @@ class PhantomCase:
     @property
     def voxel_size(self) -> tuple[float, float, float]:
         """Return the voxel size in mm."""
-        return tuple(float(v) for v in np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0)))  # type: ignore[return-value]
+        sizes = np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
+        return float(sizes[0]), float(sizes[1]), float(sizes[2])
 
 
 def _jitter(
@@ -582,34 +582,3 @@ def write_dataset(
         for cid in sorted(rows):
             writer.writerow(rows[cid])
     return labels
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m app.pipeline.phantoms --out DIR --n N --seed S [--workers W]``."""
-    parser = argparse.ArgumentParser(
-        prog="python -m app.pipeline.phantoms",
-        description="Write synthetic glioma phantom cases (CPM-RadPath layout) and labels.csv.",
-    )
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--n", type=int, default=30, help="number of cases (default 30)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
-    parser.add_argument("--voxel-mm", type=float, default=1.0, help="voxel size (default 1 mm)")
-    args = parser.parse_args(argv)
-    from tqdm import tqdm
-
-    with tqdm(total=args.n, unit="case", desc="phantoms") as bar:
-        labels = write_dataset(
-            args.out,
-            args.n,
-            args.seed,
-            progress=lambda done, total: bar.update(done - bar.n),
-            workers=args.workers,
-            voxel_mm=args.voxel_mm,
-        )
-    sys.stdout.write(f"wrote {args.n} cases and {labels}\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -9,20 +9,19 @@ imports it.
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from app.pipeline import tf_runtime
-from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
-from app.pipeline.inputs import InputGeometry, build_inputs, read_slabs, slab_indices
-from app.pipeline.model_card import CardError, ModelCard
+from app.pipeline.classes import CLASSES
+from app.pipeline.lesion.slice_finder import SliceResult
+from app.pipeline.models import tf_runtime
+from app.pipeline.models.card import CardError, ModelCard
+from app.pipeline.models.inputs import PreparedInput, prepare_case
+from app.pipeline.models.prediction import SubtypeResult
 
 tf = tf_runtime.configure()
 import keras  # noqa: E402  (after TF is configured)
@@ -31,15 +30,6 @@ log = logging.getLogger(__name__)
 
 LOGITS_LAYER = "logits"
 PROBS_LAYER = "probabilities"
-
-NO_LESION_MESSAGE = (
-    "No lesion candidate was found on FLAIR: the class shown is the model's output for the slice "
-    "with most brain and must not be relied on."
-)
-LOW_CONFIDENCE_MESSAGE = (
-    "Low confidence: the top class is not clearly ahead of the next, or neighbouring slices "
-    "disagree. Treat the class as uncertain."
-)
 
 
 # --------------------------------------------------------------------------- model + weights
@@ -177,56 +167,6 @@ def model_from_card(card: ModelCard, model_dir: str | os.PathLike) -> keras.Mode
 # --------------------------------------------------------------------------- inference
 
 
-@dataclass(eq=False)
-class PreparedInput:
-    """The model input for one classification: the slab batch and how to map it back."""
-
-    batch: np.ndarray  # (N, S, S, C) float32
-    geometry: InputGeometry
-    indices: list[int]  # axial index of each batch row
-    centre: int  # the max-tumour slice index
-    slabs: dict[str, np.ndarray] | None = None  # raw (X, Y, N) slices per sequence, if kept
-
-    @property
-    def centre_row(self) -> int:
-        """Return the batch row of the max-tumour slice."""
-        return self.indices.index(self.centre)
-
-
-def summarise_probabilities(
-    probs: np.ndarray, classes: list[str] | tuple[str, ...], *, margin: float, agreement_min: float
-) -> dict[str, Any]:
-    """Return class, mean probabilities, uncertainty and low_confidence from per-slice probs.
-
-    ``probs`` is (N, K), one row per slice. Uncertainty: per-class standard deviation over the
-    slices, entropy of the mean normalised to [0, 1] by log K, and agreement (fraction of slices
-    whose own top class is the overall top class). ``low_confidence`` when the top mean
-    probability leads the second by less than ``margin`` or agreement < ``agreement_min``.
-    ValueError for an empty or mis-shaped array.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    if probs.ndim != 2 or probs.shape[0] == 0 or probs.shape[1] != len(classes):
-        raise ValueError(f"expected (N, {len(classes)}) probabilities, got {probs.shape}")
-    mean = probs.mean(axis=0)
-    mean = mean / mean.sum()
-    top = int(np.argmax(mean))
-    ordered = np.sort(mean)[::-1]
-    lead = float(ordered[0] - ordered[1]) if len(ordered) > 1 else 1.0
-    nz = mean[mean > 0]
-    entropy = float(-(nz * np.log(nz)).sum() / math.log(len(classes)))
-    agreement = float(np.mean(np.argmax(probs, axis=1) == top))
-    return {
-        "class_index": top,
-        "class": classes[top],
-        "probabilities": {c: float(p) for c, p in zip(classes, mean, strict=True)},
-        "std": {c: float(s) for c, s in zip(classes, probs.std(axis=0), strict=True)},
-        "entropy": entropy,
-        "agreement": agreement,
-        "lead": lead,
-        "low_confidence": bool(lead < margin or agreement < agreement_min),
-    }
-
-
 class Classifier:
     """A loaded model + card: ``classify`` cases, ``gradcam`` maps, ``warm_up`` once at start.
 
@@ -237,7 +177,6 @@ class Classifier:
     def __init__(
         self, model: keras.Model, card: ModelCard, model_dir: str | os.PathLike = ""
     ) -> None:
-        card.validate()
         self.model = model
         self.card = card
         self.model_dir = Path(model_dir)
@@ -309,60 +248,27 @@ class Classifier:
         return tf.math.divide_no_nan(cam, peak)
 
     # ------------------------------------------------------------------ per case
-    def prepare(self, case: Any, slice_result: Any) -> PreparedInput:
-        """Return the model input for the max-tumour slice and its ±k neighbours of ``case``.
+    def classify_prepared(
+        self, prepared: PreparedInput, *, no_lesion_found: bool
+    ) -> SubtypeResult:
+        """Return the SubtypeResult of a prepared input (from ``inputs.prepare_case``).
 
-        Raises InvalidInputError (from the loader) when a sequence's slices are unusable.
+        ``no_lesion_found`` (from the slice finder) marks the result low-confidence with a
+        message not to rely on it; the class is still computed.
         """
-        indices = slab_indices(int(slice_result.index), self.card.uncertainty_k, case.shape[2])
-        slabs = read_slabs(case, indices)
-        batch, geometry = build_inputs(case, indices, self.card, slabs)
-        return PreparedInput(batch, geometry, indices, int(slice_result.index), slabs)
-
-    def classify_prepared(self, prepared: PreparedInput, slice_result: Any) -> dict[str, Any]:
-        """Return the classification dict for a prepared input (see :meth:`classify`)."""
         probs = self.predict(prepared.batch)
-        limits = self.card.low_confidence
-        stats = summarise_probabilities(
-            probs, self.card.classes, margin=float(limits.get("margin", 0.2)),
-            agreement_min=float(limits.get("agreement", 0.6)),
+        return SubtypeResult.from_probabilities(
+            probs, self.card.classes, prepared.indices, prepared.centre,
+            no_lesion_found=no_lesion_found, low_confidence_limits=self.card.low_confidence,
         )
-        no_lesion = bool(getattr(slice_result, "no_lesion_found", False))
-        low = stats["low_confidence"] or no_lesion
-        message = NO_LESION_MESSAGE if no_lesion else (LOW_CONFIDENCE_MESSAGE if low else None)
-        probabilities = {c: stats["probabilities"].get(c, 0.0) for c in CLASSES}
-        std = {c: stats["std"].get(c, 0.0) for c in CLASSES}
-        cls = stats["class"]
-        return {
-            "class": cls,
-            "class_index": stats["class_index"],
-            "class_name": CLASS_NAMES[cls],
-            "grade_group": GRADE_GROUPS[cls],
-            "probabilities": probabilities,
-            "uncertainty": {
-                "std": std,
-                "entropy": stats["entropy"],
-                "slices": list(prepared.indices),
-                "agreement": stats["agreement"],
-            },
-            "low_confidence": bool(low),
-            "no_lesion_found": no_lesion,
-            "slice_index": prepared.centre,
-            "message": message,
-            "slice_probabilities": probs.round(6).tolist(),
-        }
 
-    def classify(self, case: Any, slice_result: Any) -> dict[str, Any]:
-        """Classify a LoadedCase at ``slice_result.index`` (±k neighbours) and return a dict.
+    def classify(self, case: Any, slice_result: SliceResult) -> SubtypeResult:
+        """Classify a LoadedCase at ``slice_result.index`` (±k neighbours); return the result.
 
-        Keys: class, class_index, class_name, grade_group, probabilities {A,O,G} (mean over the
-        slices, sum 1), uncertainty {std, entropy, slices, agreement}, low_confidence,
-        no_lesion_found, slice_index, message (None or a plain-language caveat),
-        slice_probabilities. When the slice finder found no lesion the class is still computed but
-        low_confidence is True and the message says not to rely on it. Raises InvalidInputError
-        for unusable sequence data.
+        Raises InvalidInputError for unusable sequence data.
         """
-        return self.classify_prepared(self.prepare(case, slice_result), slice_result)
+        prepared = prepare_case(case, self.card, slice_result.index)
+        return self.classify_prepared(prepared, no_lesion_found=slice_result.no_lesion_found)
 
 
 def _gradcam_model(model: keras.Model, layer_name: str) -> keras.Model:
@@ -385,11 +291,3 @@ def _last_conv_output(model: keras.Model) -> Any:
         if shape is not None and len(getattr(shape, "shape", ())) == 4:
             return layer.output
     raise CardError("the model has no convolutional feature map for Grad-CAM")
-
-
-@functools.lru_cache(maxsize=4)
-def get_classifier(model_dir: str) -> Classifier:
-    """Return the process-wide Classifier for ``model_dir``, loaded and warmed up on first use."""
-    classifier = Classifier.load(model_dir)
-    classifier.warm_up()
-    return classifier

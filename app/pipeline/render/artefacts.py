@@ -33,11 +33,11 @@ ARTEFACT_KEYS: dict[str, str] = {
 """The summary's ``artefacts`` block: key -> file name."""
 
 SUMMARY_KEYS: tuple[str, ...] = (
-    "class", "class_name", "grade_group", "probabilities", "uncertainty", "low_confidence",
-    "no_lesion_found", "slice_index", "slice_method", "candidate_volume_ml", "model", "timings",
-    "artefacts",
+    "outcome", "class", "class_name", "grade_group", "probabilities", "uncertainty",
+    "low_confidence", "no_lesion_found", "message", "slice_index", "slice_method",
+    "candidate_volume_ml", "model", "models", "timings", "artefacts",
 )
-"""Keys every summary.json has (docs/architecture.md); ``message`` is added (None or a caveat)."""
+"""Keys every summary.json has (docs/architecture.md); values may be None after an early end."""
 
 CONTOUR_RGB = (230, 159, 0)
 """Candidate contour colour: Okabe-Ito orange, distinct for all common colour-vision types."""
@@ -62,8 +62,8 @@ def montage_rgb(planes: dict[str, np.ndarray], mask2d: np.ndarray | None) -> np.
     """
     from PIL import Image, ImageDraw
 
-    from app.pipeline.saliency import display_orientation, window
-    from app.pipeline.sequences import SEQUENCE_LABELS, SEQUENCES
+    from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+    from app.pipeline.render.saliency import display_orientation, window
 
     missing = [s for s in SEQUENCES if s not in planes]
     if missing:
@@ -92,7 +92,7 @@ def write_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
 
 def write_mask_nifti(mask: np.ndarray, affine: np.ndarray, path: str | os.PathLike) -> Path:
     """Write a boolean (X, Y, Z) mask as a uint8 NIfTI (gzip level 1, canonical affine)."""
-    from app.pipeline.saliency import write_nifti_fast
+    from app.pipeline.render.saliency import write_nifti_fast
 
     return write_nifti_fast(np.asarray(mask, dtype=np.uint8), affine, path)
 

@@ -14,14 +14,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
+from app.pipeline.intensity import brain_mask, robust_centre_scale
+
 log = logging.getLogger(__name__)
 
 METHODS = ("robust", "seed")
-DEFAULT_METHOD = "robust"
 
 SEED_THRESHOLD = 450.0
 SEED_FALLBACK_THRESHOLD = 250.0
@@ -91,9 +93,9 @@ def find_slice_seed(
     )
 
 
-def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice, slice] | None:
+def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, ...] | None:
     """Return the bounding box of ``mask`` (grown by ``margin``) as slices, or None when empty."""
-    out = []
+    out: list[slice] = []
     for axis in range(3):
         other = tuple(a for a in range(3) if a != axis)
         hits = np.flatnonzero(mask.any(axis=other))
@@ -102,7 +104,7 @@ def _bbox(mask: np.ndarray, margin: int = 0) -> tuple[slice, slice, slice] | Non
         out.append(
             slice(max(int(hits[0]) - margin, 0), min(int(hits[-1]) + 1 + margin, mask.shape[axis]))
         )
-    return tuple(out)  # type: ignore[return-value]
+    return tuple(out)
 
 
 def _block_mean(data: np.ndarray, factor: int) -> np.ndarray:
@@ -129,26 +131,9 @@ def _largest_component(mask: np.ndarray) -> np.ndarray:
 
 
 def _robust_cut(values: np.ndarray, k: float) -> tuple[float, float]:
-    """Return (median + k * IQR / 1.349, median) of ``values``: a robust z-score cut, the centre."""
-    q25, median, q75 = np.percentile(values, [25, 50, 75])
-    spread = (q75 - q25) / 1.349
-    if spread <= 0:
-        spread = float(values.std()) or 1.0
-    return float(median + k * spread), float(median)
-
-
-def brain_mask(flair: np.ndarray) -> np.ndarray:
-    """Return a boolean brain mask: non-zero voxels of a skull-stripped scan, else an Otsu-free cut.
-
-    Skull-stripped BraTS-style data have an exact-zero background; when at least 5% of the voxels
-    are exactly zero the brain is the non-zero voxels. Otherwise the brain is taken as voxels above
-    10% of the 99th percentile. Refuses nothing.
-    """
-    zero = flair == 0
-    if np.count_nonzero(zero) >= 0.05 * flair.size:
-        return ~zero
-    high = float(np.percentile(flair[::4, ::4, ::4], 99))
-    return flair > 0.1 * high
+    """Return (median + k * robust sigma, median) of ``values``: a robust z-score cut, centre."""
+    median, spread = robust_centre_scale(values)
+    return median + k * spread, median
 
 
 def find_slice_robust(
@@ -254,3 +239,12 @@ def find_slice(
     if method == "seed":
         return find_slice_seed(flair, voxel_size, **params)
     raise ValueError(f"unknown slice method {method!r}; expected one of {METHODS}")
+
+
+def locate_lesion(case: Any, card: Any) -> SliceResult:
+    """Return the max-tumour slice of a loaded case with the card's slice method and parameters.
+
+    ``case`` is a LoadedCase (its FLAIR and voxel size are used); ``card`` a ModelCard. ValueError
+    for an unknown method (a card bug); nothing else is refused.
+    """
+    return find_slice(card.slice_method, case.flair, case.voxel_size, **card.slice_params)

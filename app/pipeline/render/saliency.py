@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from app.pipeline.inputs import InputGeometry, to_slice_geometry
+from app.pipeline.models.inputs import InputGeometry, to_slice_geometry
 
 # Anchor colours of matplotlib's cividis (blue → grey → yellow; readable with any colour vision).
 _CIVIDIS_ANCHORS = np.array(

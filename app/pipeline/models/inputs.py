@@ -23,8 +23,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import ndimage
 
-from app.pipeline.sequences import SEQUENCES
-from app.pipeline.slice_finder import brain_mask
+from app.pipeline.intensity import brain_mask, robust_centre_scale
+from app.pipeline.io.naming import SEQUENCES
 
 LAYOUTS: tuple[str, ...] = ("channels4", "seed-strip")
 
@@ -78,10 +78,7 @@ def normalise(values: np.ndarray, brain: np.ndarray, spec: Mapping[str, Any]) ->
         return out
     if method == "robust-z":
         clip = float(spec.get("clip", 5.0))
-        q25, med, q75 = np.percentile(inside, [25, 50, 75])
-        scale = (q75 - q25) / 1.349
-        if scale <= 0:
-            scale = float(inside.std()) or 1.0
+        med, scale = robust_centre_scale(inside)
         z = (inside - np.float32(med)) / np.float32(scale)
         out[brain] = np.clip(z, -clip, clip) + clip
     elif method == "minmax":
@@ -147,7 +144,7 @@ def build_from_slices(
     """Return (batch (N, S, S, C) float32, geometry) from per-sequence slabs (X, Y, N).
 
     ``slices`` maps every name in SEQUENCES to an (X, Y, N) array of the same slices. The brain
-    is FLAIR's non-zero voxels (``slice_finder.brain_mask``). ValueError for an unknown layout or
+    is FLAIR's non-zero voxels (``intensity.brain_mask``). ValueError for an unknown layout or
     missing / mismatched slabs.
     """
     if layout not in LAYOUTS:
@@ -218,6 +215,45 @@ def build_inputs(
         voxel_size=case.voxel_size,
         crop_margin_mm=float(card.crop.get("margin_mm", 2.0)),
     )
+
+
+@dataclass(eq=False)
+class PreparedInput:
+    """The model input of one case: the slab batch around a slice and how to map it back.
+
+    ``batch`` is (N, S, S, C) float32, one row per axial index of ``indices``; ``centre`` is the
+    chosen (max-tumour) slice; ``slabs`` are the raw (X, Y, N) slices per sequence when kept (for
+    the images shown to the user), else None.
+    """
+
+    batch: np.ndarray
+    geometry: InputGeometry
+    indices: list[int]
+    centre: int
+    slabs: dict[str, np.ndarray] | None = None
+
+    @property
+    def centre_row(self) -> int:
+        """Return the batch row of the centre slice."""
+        return self.indices.index(self.centre)
+
+    def without_slabs(self) -> PreparedInput:
+        """Return the same input without the raw slabs (smaller to send between processes)."""
+        return PreparedInput(self.batch, self.geometry, self.indices, self.centre)
+
+
+def prepare_case(case: _SliceSource, card: Any, centre: int) -> PreparedInput:
+    """Return the model input of a loaded case around axial slice ``centre``, per ``card``.
+
+    The one path from a case to model input (analysis, data sets, import check, evaluation):
+    the centre slice and its ±``card.uncertainty_k`` neighbours (clipped to the volume), read
+    once, normalised, cropped and resized as the card says. ValueError when ``centre`` is outside
+    the volume; InvalidInputError (from the loader) when a sequence's slices are unusable.
+    """
+    indices = slab_indices(int(centre), card.uncertainty_k, case.shape[2])
+    slabs = read_slabs(case, indices)
+    batch, geometry = build_inputs(case, indices, card, slabs)
+    return PreparedInput(batch, geometry, indices, int(centre), slabs)
 
 
 def to_slice_geometry(image_map: np.ndarray, geometry: InputGeometry) -> np.ndarray:

@@ -1,0 +1,195 @@
+"""The analysis stages that exist today, in order: ingest, lesion, subtype, saliency, artefacts.
+
+Each is a small class following ``context.Stage``. Stages whose model is not configured are left
+out of :func:`default_stages` (never stubbed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.pipeline.analysis.context import AnalysisContext, Stage
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.lesion.slice_finder import SliceResult, locate_lesion
+from app.pipeline.models.inputs import PreparedInput, prepare_case
+from app.pipeline.models.prediction import SubtypeResult
+from app.pipeline.models.registry import ModelSet
+from app.pipeline.render import artefacts as art
+
+
+@dataclass(frozen=True)
+class LesionResult:
+    """The lesion stage's result: the slice finder's answer and the method that gave it."""
+
+    found: SliceResult
+    method: str
+
+    def summary_keys(self) -> dict[str, Any]:
+        """Return the summary's lesion keys (slice_method, slice_index, volume, no lesion)."""
+        return {
+            "slice_method": self.method,
+            "slice_index": int(self.found.index),
+            "candidate_volume_ml": round(float(self.found.volume_ml), 2),
+            "no_lesion_found": bool(self.found.no_lesion_found),
+        }
+
+
+@dataclass(frozen=True)
+class SubtypeOutput:
+    """The subtype stage's result: the classification and the model input it came from."""
+
+    prepared: PreparedInput
+    result: SubtypeResult
+
+
+@dataclass(frozen=True)
+class SaliencyResult:
+    """Grad-CAM maps on the slice grid (X, Y, N), one per classified slice, in [0, 1]."""
+
+    slice_maps: np.ndarray
+
+
+class IngestStage:
+    """Load and check the four sequences (refuses unusable data with InvalidInputError)."""
+
+    name = "ingest"
+    label = "Loading the scans"
+    runs_when_ended = False
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Load the case into ``ctx.case``."""
+        from app.pipeline.io.case_loader import load_case
+
+        ctx.case = load_case(dict(ctx.paths))
+        ctx.set_result(self.name, ctx.case)
+
+
+@dataclass
+class LesionStage:
+    """Find the max-tumour slice with the slice method of the subtype model's card."""
+
+    card: Any
+    name: str = "lesion"
+    label: str = "Locating the tumour"
+    runs_when_ended: bool = False
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Store a LesionResult."""
+        ctx.set_result(self.name, LesionResult(locate_lesion(ctx.case, self.card),
+                                               self.card.slice_method))
+
+
+@dataclass
+class SubtypeStage:
+    """Classify the max-tumour slab as A / O / G with the ResNet50 (a ``Classifier``)."""
+
+    classifier: Any
+    name: str = "subtype"
+    label: str = "Classifying the tumour"
+    runs_when_ended: bool = False
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Store a SubtypeOutput (the prepared input and the SubtypeResult)."""
+        found = ctx.result("lesion", LesionResult).found
+        prepared = prepare_case(ctx.case, self.classifier.card, found.index)
+        result = self.classifier.classify_prepared(
+            prepared, no_lesion_found=found.no_lesion_found
+        )
+        ctx.set_result(self.name, SubtypeOutput(prepared, result))
+
+
+@dataclass
+class SaliencyStage:
+    """Grad-CAM of the predicted class, mapped back onto the classified slices."""
+
+    classifier: Any
+    name: str = "saliency"
+    label: str = "Explaining the result"
+    runs_when_ended: bool = False
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Store a SaliencyResult."""
+        from app.pipeline.render.saliency import maps_to_slices
+
+        out = ctx.result("subtype", SubtypeOutput)
+        prepared = out.prepared
+        cams = self.classifier.gradcam(prepared.batch, out.result.class_index)
+        brain = prepared.slabs["flair"] != 0 if prepared.slabs is not None else None
+        ctx.set_result(self.name, SaliencyResult(maps_to_slices(cams, prepared.geometry, brain)))
+
+
+class ArtefactsStage:
+    """Write the images and volumes the result page shows (also after an early end).
+
+    The montage shows the max-tumour slice (the slice with most brain when no lesion stage ran)
+    with the candidate contour; the Grad-CAM overlay and heatmap volume are written when the
+    saliency stage ran. Stores {key: file name} of what it wrote.
+    """
+
+    name = "artefacts"
+    label = "Saving the images"
+    runs_when_ended = True
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Write the artefacts into ``ctx.scratch``."""
+        from app.pipeline.render.saliency import (
+            heatmap_volume,
+            write_nifti_fast,
+            write_overlay_png,
+        )
+
+        case = ctx.case
+        if case is None:  # ended before the scans were loaded: nothing to draw
+            ctx.set_result(self.name, {})
+            return
+        written: dict[str, str] = {}
+        found = ctx.result("lesion", LesionResult).found if ctx.has_result("lesion") else None
+        if ctx.has_result("subtype"):
+            prepared = ctx.result("subtype", SubtypeOutput).prepared
+            centre, row = prepared.centre, prepared.centre_row
+            planes = ({s: prepared.slabs[s][:, :, row] for s in SEQUENCES}
+                      if prepared.slabs is not None else None)
+        else:
+            prepared, planes, row = None, None, 0
+            centre = int(found.index) if found is not None else _most_brain(case.flair)
+        if planes is None:
+            planes = {s: case.axial_slices(s, [centre])[:, :, 0] for s in SEQUENCES}
+        mask2d = found.mask[:, :, centre] if found is not None else None
+        art.write_png(art.montage_rgb(planes, mask2d), ctx.scratch / art.MONTAGE_PNG)
+        written["montage"] = art.MONTAGE_PNG
+        if found is not None:
+            art.write_mask_nifti(found.mask, case.affine, ctx.scratch / art.MASK_NIFTI)
+            written["candidate_mask"] = art.MASK_NIFTI
+        if ctx.has_result("saliency") and prepared is not None:
+            maps = ctx.result("saliency", SaliencyResult).slice_maps
+            write_overlay_png(planes["flair"], maps[:, :, row], ctx.scratch / art.GRADCAM_PNG)
+            volume = heatmap_volume(maps, prepared.indices, case.shape)
+            write_nifti_fast(volume, case.affine, ctx.scratch / art.HEATMAP_NIFTI)
+            written["gradcam"] = art.GRADCAM_PNG
+            written["heatmap"] = art.HEATMAP_NIFTI
+        ctx.set_result(self.name, written)
+
+
+def _most_brain(flair: np.ndarray) -> int:
+    """Return the axial index with the most non-zero voxels."""
+    return int(np.argmax(np.count_nonzero(flair, axis=(0, 1))))
+
+
+def default_stages(models: ModelSet) -> list[Stage]:
+    """Return the stages for the configured models, in order.
+
+    ingest → lesion → subtype → saliency → artefacts; subtype and saliency only when a subtype
+    model is configured. KeyError when no subtype model is configured (the lesion finder reads
+    its slice method from that model's card).
+    """
+    classifier = models["subtype"]
+    return [
+        IngestStage(),
+        LesionStage(classifier.card),
+        SubtypeStage(classifier),
+        SaliencyStage(classifier),
+        ArtefactsStage(),
+    ]

@@ -1,0 +1,1 @@
+"""Reading cases: NIfTI files, sequence naming conventions, the loaded case."""

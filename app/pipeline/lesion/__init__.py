@@ -1,0 +1,1 @@
+"""Finding the lesion: the max-tumour slice and its candidate mask."""

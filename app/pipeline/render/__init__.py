@@ -1,0 +1,1 @@
+"""What the user sees: artefact files, montage and saliency images."""
