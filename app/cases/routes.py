@@ -27,7 +27,7 @@ from app.cases.schemas import STATUS_FIELDS, CaseSchema
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.errors.handlers import wants_json
 from app.extensions import db
-from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES, naming_table
 from app.worker.queueing import enqueue_case
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,8 @@ def upload() -> Response | str | tuple[Response | str, int]:
     if request.method == "POST":
         if wants_json():
             return jsonify(errors=form.errors), 400
-        return render_template("cases/upload.html", form=form), 400
-    return render_template("cases/upload.html", form=form)
+        return render_template("cases/upload.html", form=form, naming=naming_table()), 400
+    return render_template("cases/upload.html", form=form, naming=naming_table())
 
 
 @bp.route("/cases/<case_id:case_id>")

@@ -2,9 +2,11 @@
 // XMLHttpRequest upload with a progress bar. Without JavaScript the form still posts normally;
 // the server checks everything again either way.
 
-const SEQUENCES = ['flair', 't1', 't1ce', 't2'];
-const LABELS = { flair: 'FLAIR', t1: 'T1', t1ce: 'T1ce', t2: 'T2' };
-const SUFFIX = /[_-](flair|t1ce|t1|t2)\.nii(\.gz)?$/i; // same rule as app/pipeline/sequences.py
+// The naming conventions come from the server (app/pipeline/io/naming.py naming_table()), so the
+// drop zone, `flask model predict` and the dataset reader share one table.
+const NAMING = JSON.parse(document.getElementById('naming-table')?.textContent || '{}');
+const SEQUENCES = NAMING.sequences || [];
+const LABELS = NAMING.labels || {};
 const MIN_BYTES = 352; // a NIfTI-1 header alone is 348 bytes (+4 extension bytes in .nii)
 
 const form = document.getElementById('upload-form');
@@ -21,10 +23,38 @@ const maxBytes = Number(form?.dataset.maxBytes) || 0;
 
 const slot = (name) => document.getElementById(name);
 
-export function sequenceFromFilename(name) {
-  const match = SUFFIX.exec(name.split(/[\\/]/).pop());
-  return match ? match[1].toLowerCase() : null;
+const escapeRe = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeClass = (text) => text.replace(/[\]\\^-]/g, '\\$&');
+
+/** One token list -> the server's rule: after a separator or at the start, before .nii[.gz]. */
+function tokenPattern(tokens) {
+  const alternatives = [...tokens].sort((a, b) => b.length - a.length)
+    .map((t) => t.split('').map((ch) => ('_-'.includes(ch) ? '[_-]' : escapeRe(ch))).join(''))
+    .join('|');
+  return new RegExp(`(?:^|[${escapeClass(NAMING.separators || '_-. ')}])(?:${alternatives})\\.nii(?:\\.gz)?$`, 'i');
 }
+
+const PATTERNS = SEQUENCES.map((seq) => [seq, tokenPattern(NAMING.tokens[seq])]);
+const SEGMENTATION = tokenPattern(NAMING.segmentation_tokens || ['seg']);
+const baseName = (name) => name.split(/[\\/]/).pop();
+
+export function isSegmentationFile(name) {
+  return SEGMENTATION.test(baseName(name));
+}
+
+export function sequenceFromFilename(name) {
+  const base = baseName(name);
+  if (SEGMENTATION.test(base)) return null;
+  let best = null;
+  for (const [seq, pattern] of PATTERNS) {
+    const match = pattern.exec(base);
+    // The match that starts earliest covers the longest token ("T2_FLAIR" is FLAIR, not T2).
+    if (match && (best === null || match.index < best.index)) best = { index: match.index, seq };
+  }
+  return best ? best.seq : null;
+}
+
+const allSlotsFilled = () => SEQUENCES.every((s) => slot(s).files && slot(s).files.length);
 
 function humanSize(bytes) {
   if (bytes >= 1024 ** 3) return `${(bytes / 1024 ** 3).toFixed(1)} GB`;
@@ -89,9 +119,12 @@ function placeFiles(fileList) {
   const files = Array.from(fileList);
   const unplaced = [];
   const placed = [];
+  const ignored = [];
   for (const file of files) {
     const sequence = sequenceFromFilename(file.name);
-    if (sequence) {
+    if (isSegmentationFile(file.name)) {
+      ignored.push(file.name);
+    } else if (sequence) {
       assign(sequence, file);
       placed.push(`${LABELS[sequence]} ← ${file.name}`);
     } else {
@@ -107,12 +140,21 @@ function placeFiles(fileList) {
   }
   const parts = [];
   if (placed.length) parts.push(`Assigned: ${placed.join('; ')}.`);
+  if (ignored.length) parts.push(`Not needed (a segmentation, ignored): ${ignored.join(', ')}.`);
   if (unplaced.length) {
     parts.push(`Could not tell the sequence of ${unplaced.map((f) => f.name).join(', ')} from the name `
-      + '(expected *_flair, *_t1, *_t1ce, *_t2 before .nii or .nii.gz): choose their slots by hand below.');
+      + '(for example *_flair, *-t1c, T2w before .nii or .nii.gz): choose their slots by hand below.');
   }
   report.textContent = parts.join(' ');
   report.classList.toggle('error', unplaced.length > 0);
+}
+
+/** Once every slot holds a file, an earlier "could not tell the sequence" alarm is resolved. */
+function clearResolvedAlarm() {
+  if (allSlotsFilled() && report.classList.contains('error')) {
+    report.classList.remove('error');
+    report.textContent = 'Every slot has a file.';
+  }
 }
 
 if (form) {
@@ -140,7 +182,9 @@ if (form) {
   window.addEventListener('drop', (event) => event.preventDefault());
 
   // ---- manual correction --------------------------------------------------------------------
-  for (const name of SEQUENCES) slot(name).addEventListener('change', () => refreshSlot(name));
+  for (const name of SEQUENCES) {
+    slot(name).addEventListener('change', () => { refreshSlot(name); clearResolvedAlarm(); });
+  }
   // A server-rendered page (no-JS fallback, or back button) may already carry files or errors.
   for (const name of SEQUENCES) if (slot(name).files && slot(name).files.length) refreshSlot(name);
 
