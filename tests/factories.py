@@ -77,7 +77,8 @@ def make_summary(cls: str = "G", *, probabilities: dict[str, float] | None = Non
     lesion = {"slice_method": "robust", "slice_index": centre,
               "candidate_volume_ml": volume_ml, "no_lesion_found": no_lesion_found}
     card = ModelCard(**{"task": "subtype", "name": "test-model", "version": "0",
-                        "weights_sha256": "0" * 64, "demo": True, "training_data": "synthetic phantoms", **card_fields})
+                        "weights_sha256": "0" * 64, "demo": True,
+                        "training_data": "synthetic phantoms", **card_fields})
     return build_summary(cards={"subtype": card}, timings=dict(timings or SUMMARY_TIMINGS),
                          subtype=result, lesion=lesion, outcome=outcome,
                          message=None if outcome == "subtype" else message, extra=extra)
