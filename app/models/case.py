@@ -8,7 +8,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -25,7 +35,14 @@ class CaseStatus(enum.StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
+    NEEDS_REVIEW = "needs_review"  # the analysis stopped for the user to act (e.g. swapped slots)
     FAILED = "failed"
+
+
+FINISHED_STATUSES: frozenset[str] = frozenset(
+    {CaseStatus.DONE.value, CaseStatus.NEEDS_REVIEW.value, CaseStatus.FAILED.value}
+)
+"""States in which no worker holds the case: a re-run may start from any of them."""
 
 
 # What a case id is: the one definition (URL converter, OpenAPI parameter, new ids).
@@ -66,6 +83,9 @@ class Case(db.Model):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     worker: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # The user confirmed the sequence slots after a sequence-check warning: do not stop again.
+    sequences_confirmed: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                      server_default=false())
 
     owner = relationship("User", lazy="joined")
     scans: Mapped[list[Scan]] = relationship(
@@ -77,8 +97,8 @@ class Case(db.Model):
 
     @property
     def is_finished(self) -> bool:
-        """Return whether the case reached a final state (done or failed)."""
-        return self.status in (CaseStatus.DONE.value, CaseStatus.FAILED.value)
+        """Return whether no worker holds the case any more (done, needs review or failed)."""
+        return self.status in FINISHED_STATUSES
 
     def scan_for(self, sequence: str) -> Scan | None:
         """Return this case's scan of `sequence`, or None when it has none."""
@@ -118,9 +138,11 @@ class Prediction(db.Model):
     model_name: Mapped[str] = mapped_column(String(120))
     model_version: Mapped[str] = mapped_column(String(40))
     weights_sha256: Mapped[str] = mapped_column(String(64))
-    predicted_class: Mapped[str] = mapped_column(String(1))
-    probabilities: Mapped[dict[str, float]] = mapped_column(JSON)
-    slice_index: Mapped[int] = mapped_column(Integer)
+    # The analysis outcome (app/pipeline/outcomes.py); class and probabilities only for "subtype".
+    outcome: Mapped[str] = mapped_column(String(32), default="subtype", server_default="subtype")
+    predicted_class: Mapped[str | None] = mapped_column(String(1))
+    probabilities: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    slice_index: Mapped[int | None] = mapped_column(Integer)
     candidate_volume_ml: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     timings: Mapped[dict[str, float]] = mapped_column(JSON, default=dict)

@@ -1,6 +1,6 @@
 """The case state machine: claim, progress, finish, fail, requeue, and the one attempt cap.
 
-    queued ──claim──▶ running ──finish──▶ done
+    queued ──claim──▶ running ──finish──▶ done | needs_review (the user must act)
       ▲                  │  └───fail────▶ failed
       └────requeue───────┘                  │
       └────requeue(fresh_start) ◀───────────┘ (a user's re-run, also from done)
@@ -19,7 +19,9 @@ from sqlalchemy import and_, delete, or_, select, update
 
 from app.extensions import db
 from app.models import Case, CaseStatus, Prediction
+from app.models.case import FINISHED_STATUSES
 from app.models.base import utcnow
+from app.pipeline.outcomes import Outcome
 from app.worker.queueing import enqueue_case
 
 MAX_ATTEMPTS = 3
@@ -87,8 +89,15 @@ def report_progress(case_id: str, stage: str, percent: int) -> None:
 
 
 def finish_case(case_id: str, summary: dict[str, Any]) -> None:
-    """Replace the case's prediction with `summary` and mark it done, in one transaction."""
-    model = summary.get("model", {})
+    """Replace the case's prediction with `summary` and mark it finished, in one transaction.
+
+    The case becomes `needs_review` when the analysis stopped for the user to act (its outcome
+    says so), `done` otherwise; class, probabilities and slice are empty without a subtype.
+    """
+    model = summary.get("model") or {}
+    outcome = str(summary.get("outcome") or Outcome.SUBTYPE)
+    status = CaseStatus.NEEDS_REVIEW if outcome == Outcome.NEEDS_REVIEW else CaseStatus.DONE
+    slice_index = summary.get("slice_index")
     db.session.execute(delete(Prediction).where(Prediction.case_id == case_id))
     db.session.add(
         Prediction(
@@ -96,9 +105,10 @@ def finish_case(case_id: str, summary: dict[str, Any]) -> None:
             model_name=str(model.get("name", "")),
             model_version=str(model.get("version", "")),
             weights_sha256=str(model.get("weights_sha256", "")),
-            predicted_class=summary["class"],
-            probabilities=summary["probabilities"],
-            slice_index=int(summary["slice_index"]),
+            outcome=outcome,
+            predicted_class=summary.get("class"),
+            probabilities=summary.get("probabilities"),
+            slice_index=None if slice_index is None else int(slice_index),
             candidate_volume_ml=summary.get("candidate_volume_ml"),
             extra=summary,
             timings=summary.get("timings", {}),
@@ -107,7 +117,7 @@ def finish_case(case_id: str, summary: dict[str, Any]) -> None:
     db.session.execute(
         update(Case)
         .where(Case.id == case_id)
-        .values(status=CaseStatus.DONE.value, stage="done", percent=100, finished_at=utcnow(),
+        .values(status=status.value, stage=status.value, percent=100, finished_at=utcnow(),
                 error_message=None)
     )
     db.session.commit()
@@ -136,15 +146,15 @@ def requeue(case_id: str, *, fresh_start: bool = False, from_worker: str | None 
             send: bool = True) -> Requeue:
     """Put a case back in the queue, the one way to do it; commits and returns what it did.
 
-    - `fresh_start=True` (a user's re-run): only a finished case (done or failed); its attempts
-      start again from zero.
+    - `fresh_start=True` (a user's re-run, or the answer to a sequence review): only a finished
+      case (done, needs review or failed); its attempts start again from zero.
     - otherwise (a transient error, a lost worker): only a running case, held by `from_worker`
       when given; a case whose attempts are spent is failed with `gave_up_message` instead.
     With `send`, the case id is sent to the broker (`enqueue_case`; when the broker is down the
     recovery sweep sends it later). Without, the caller's own message stands (Celery's retry).
     """
     if fresh_start:
-        condition = Case.status.in_((CaseStatus.DONE.value, CaseStatus.FAILED.value))
+        condition = Case.status.in_(FINISHED_STATUSES)
     else:
         condition = Case.status == CaseStatus.RUNNING.value
         if from_worker is not None:
