@@ -1,0 +1,1 @@
+"""Training and validating models: labelled data sets, training, evaluation, metrics, import."""
