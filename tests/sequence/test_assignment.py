@@ -12,7 +12,7 @@ THRESHOLDS = Thresholds(confident=0.9, t1_t1ce_pair=0.9)
 
 
 def table(holds: dict[str, str], p: float = 0.97) -> dict[str, np.ndarray]:
-    """Per slot: probability ``p`` for the sequence the slot really holds, the rest spread evenly."""
+    """Per slot: probability ``p`` for the sequence the slot holds, the rest spread evenly."""
     out = {}
     for slot, seq in holds.items():
         row = np.full(4, (1 - p) / 3)
