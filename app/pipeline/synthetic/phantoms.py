@@ -411,15 +411,78 @@ def _insert_tumour(
     return seg, box, params
 
 
+# ------------------------------------------------------------------- normal T1ce enhancement
+
+
+def _smooth_field(
+    rng: np.random.Generator, xyz_mm: np.ndarray, wavelength: tuple[float, float], n: int = 6
+) -> np.ndarray:
+    """Smooth random field (unit variance) at the (3, m) mm points ``xyz_mm``."""
+    out = np.zeros(xyz_mm.shape[1], dtype=np.float32)
+    for _ in range(n):
+        direction = rng.normal(size=3)
+        direction *= 2 * np.pi / rng.uniform(*wavelength) / np.linalg.norm(direction)
+        out += np.cos(direction.astype(np.float32) @ xyz_mm + np.float32(rng.uniform(0, 2 * np.pi)))
+    return out * np.float32(np.sqrt(2.0 / n))
+
+
+def normal_enhancement(
+    anat: _Anatomy, rng: np.random.Generator, strength: float = 1.0
+) -> np.ndarray:
+    """Return the T1ce signal of normal enhancing structures per brain voxel (relative units).
+
+    Contrast agent brightens blood and tissue without a blood-brain barrier even in a healthy brain:
+    the dural sinuses (superior sagittal sinus along the top of the midline, the straight and
+    transverse sinuses at the back), the choroid plexus inside the lateral ventricles, and cortical
+    veins on the brain surface. This is the textbook difference between T1 and T1ce that exists
+    without an enhancing tumour. ``strength`` scales it (0 gives a T1ce equal to T1 in healthy
+    tissue); the per-case variation comes from ``rng``. Returns a float32 vector over the brain
+    voxels (``anat.ijk`` order).
+    """
+    vox = anat.voxel_mm
+    centre = (np.asarray(anat.shape, dtype=np.float32) - 1) / 2
+    xyz = (anat.ijk.astype(np.float32) - centre[:, None]) * np.float32(vox)
+    x, y, z = xyz
+    depth = anat.depth[tuple(anat.ijk)].astype(np.float32)
+    top = float(z.max())
+    back = float(y.min())
+    lateral = np.exp(-((x / 3.5) ** 2))
+    shell = np.clip(1 - depth / 4, 0, 1)
+    # Superior sagittal sinus and falx: midline, at the surface, over the upper two thirds.
+    sss = lateral * shell * np.clip((z - (top - 0.75 * (top - float(z.min())))) / 20, 0, 1)
+    # Straight / transverse sinuses: the back of the brain, low.
+    post = np.clip(1 - (y - back) / 25, 0, 1) * np.clip(1 - np.abs(z - (z.min() + 45)) / 12, 0, 1)
+    transverse = post * shell
+    # Choroid plexus: lobules inside the ventricles (deep CSF).
+    ventricle = np.flatnonzero((anat.tissue[2] > 0.5) & (depth > 15))
+    choroid = np.zeros_like(x)
+    choroid[ventricle] = np.clip(_smooth_field(rng, xyz[:, ventricle], (10, 25)) * 2, 0, 1)
+    # Cortical veins: thin curves where a smooth field crosses zero on the surface shell.
+    surface = np.flatnonzero(depth < 2.5)
+    veins = np.zeros_like(x)
+    veins[surface] = np.exp(-((_smooth_field(rng, xyz[:, surface], (25, 60)) / 0.12) ** 2)) * (
+        1 - depth[surface] / 2.5
+    )
+    amp = rng.uniform([1.2, 0.8, 1.0, 0.5], [2.0, 1.4, 1.8, 0.9]).astype(np.float32)
+    signal = amp[0] * sss + amp[1] * transverse + amp[2] * choroid + amp[3] * veins
+    return (np.float32(strength) * signal).astype(np.float32)
+
+
 def generate_case(
-    cls: str, rng: np.random.Generator | int | None = None, *, voxel_mm: float = 1.0
+    cls: str,
+    rng: np.random.Generator | int | None = None,
+    *,
+    voxel_mm: float = 1.0,
+    enhancement: float = 1.0,
 ) -> PhantomCase:
     """Return one synthetic case of class ``cls`` ("A", "O" or "G") as an in-memory PhantomCase.
 
     ``rng`` is a numpy Generator or a seed (same seed, same case). ``voxel_mm`` 1.0 gives BraTS
     geometry 240×240×155; 2.0 gives a 120×120×78 grid for fast tests. ``max_slice`` is the axial
-    index where the ground-truth whole-tumour mask (seg > 0) has its largest area. ValueError for
-    an unknown class.
+    index where the ground-truth whole-tumour mask (seg > 0) has its largest area. ``enhancement``
+    scales the normal T1ce enhancement of vessels and choroid plexus (:func:`normal_enhancement`;
+    0 turns it off); its randomness comes from a spawned child of ``rng``, so the other draws (and
+    every other sequence) do not change with it. ValueError for an unknown class.
     """
     if cls not in CLASSES:
         raise ValueError(f"unknown class {cls!r}; expected one of {CLASSES}")
@@ -432,6 +495,8 @@ def generate_case(
         seq: np.asarray(tissue_values[seq], dtype=np.float32) @ anat.tissue for seq in SEQUENCES
     }
     seg_box, box, params = _insert_tumour(cls, anat, rng, tissue_values, signal)
+    if enhancement:
+        signal["t1ce"] = signal["t1ce"] + normal_enhancement(anat, rng.spawn(1)[0], enhancement)
 
     factor = float(np.exp(rng.uniform(np.log(0.5), np.log(3.0))))
     sigma = float(rng.uniform(0.015, 0.04))
