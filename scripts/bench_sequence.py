@@ -24,7 +24,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.pipeline.sequences import SEQUENCES  # noqa: E402
+from app.pipeline.io.naming import SEQUENCES  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from app.pipeline.models.sequence import SequenceModel
-    from app.pipeline.phantoms import generate_case
+    from app.pipeline.synthetic.phantoms import generate_case
 
     cases = []
     for i in range(args.n):

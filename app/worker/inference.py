@@ -55,12 +55,17 @@ def model_identity(models: Any) -> ModelIdentity:
 
 
 def run_analysis(paths: dict[str, Path], out_dir: Path,
-                 progress: Callable[[str, int], None]) -> dict[str, Any]:
+                 progress: Callable[[str, int], None], *,
+                 sequences_confirmed: bool = False) -> dict[str, Any]:
     """Analyse one case's scans into `out_dir` and return the summary dict.
 
     Raises the pipeline's InvalidInputError for bad input; `progress(label, percent)` is called
-    as the analysis advances.
+    as the analysis advances. `sequences_confirmed`: the user confirmed the slots after a
+    sequence-check warning, so the check reports but does not stop the analysis again.
     """
     from app.pipeline.analysis.runner import analyse_case
+    from app.pipeline.analysis.stages import default_stages
 
-    return analyse_case(paths, out_dir, load_models(), progress=progress)
+    models = load_models()
+    stages = default_stages(models, sequences_confirmed=sequences_confirmed)
+    return analyse_case(paths, out_dir, models, progress=progress, stages=stages)

@@ -19,8 +19,8 @@ from sqlalchemy import and_, delete, or_, select, update
 
 from app.extensions import db
 from app.models import Case, CaseStatus, Prediction
-from app.models.case import FINISHED_STATUSES
 from app.models.base import utcnow
+from app.models.case import FINISHED_STATUSES
 from app.pipeline.outcomes import Outcome
 from app.worker.queueing import enqueue_case
 

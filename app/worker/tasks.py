@@ -84,6 +84,7 @@ def analyse_case(self: Task, case_id: str) -> str:
     try:
         summary = run_analysis(
             paths, out_dir, lambda stage, percent: report_progress(case_id, stage, percent),
+            sequences_confirmed=bool(case.sequences_confirmed),
         )
     except InvalidInputError as exc:
         clog.info("refused by the pipeline: %s", exc)
@@ -113,6 +114,6 @@ def analyse_case(self: Task, case_id: str) -> str:
         return "failed"
     finish_case(case_id, summary)
     count_case(worker)
-    clog.info("done: class %s in %.2fs", summary["class"],
+    clog.info("done: outcome %s, class %s in %.2fs", summary.get("outcome"), summary["class"],
               float(summary.get("timings", {}).get("total", 0.0)))
     return "done"

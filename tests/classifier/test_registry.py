@@ -6,8 +6,14 @@ import shutil
 
 import pytest
 
-from app.pipeline.models.card import CardError, ModelCard
-from app.pipeline.models.registry import ModelSet, discover_models, load_models
+from app.pipeline.models.card import CardError
+from app.pipeline.models.registry import (
+    MODELS_ROOT,
+    ModelSet,
+    discover_models,
+    load_models,
+    read_card,
+)
 from app.pipeline.models.subtype import Classifier
 
 
@@ -22,15 +28,21 @@ def test_load_models_loads_each_mapping_once_per_process(tiny_model_dir):
 
 
 def test_a_folder_serving_another_task_or_an_unknown_task_is_refused(tiny_model_dir, tmp_path):
-    with pytest.raises(CardError, match="no loader for task 'sequence'"):
-        load_models({"sequence": tiny_model_dir})
-    other = tmp_path / "seg"
+    with pytest.raises(CardError, match="no loader for task 'nonsense'"):
+        load_models({"nonsense": tiny_model_dir})
+    sequence_model = MODELS_ROOT / "sequence-demo"
+    with pytest.raises(CardError, match="is a 'sequence' model, configured for task 'subtype'"):
+        load_models({"subtype": sequence_model})
+
+
+def test_each_task_s_card_is_read_by_its_own_card_class(tiny_model_dir, tmp_path):
+    assert type(read_card(tiny_model_dir)).__name__ == "ModelCard"
+    assert type(read_card(MODELS_ROOT / "sequence-demo")).__name__ == "SequenceCard"
+    other = tmp_path / "odd"
     shutil.copytree(tiny_model_dir, other)
-    card = ModelCard.load(other)
-    card.task = "segmentation"
-    card.save(other)
-    with pytest.raises(CardError, match="is a 'segmentation' model, configured for task 'subtype'"):
-        load_models({"subtype": other})
+    (other / "card.json").write_text('{"task": "weather"}')
+    with pytest.raises(CardError, match="unknown task 'weather'"):
+        read_card(other)
 
 
 def test_discovery_maps_tasks_to_folders_and_refuses_two_for_one_task(tiny_model_dir, tmp_path):

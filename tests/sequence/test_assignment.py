@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.models.sequence import Thresholds, decide_assignment
-from app.pipeline.sequences import SEQUENCES
 
 THRESHOLDS = Thresholds(confident=0.9, t1_t1ce_pair=0.9)
 

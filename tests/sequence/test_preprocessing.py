@@ -5,15 +5,15 @@ import json
 import numpy as np
 import pytest
 
-from app.pipeline import phantoms
-from app.pipeline.model_card import CardError
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import CardError
 from app.pipeline.models.sequence import (
     InputSpec,
     SequenceCard,
     preprocess_volume,
     slice_indices,
 )
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.synthetic import phantoms
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.pipeline import phantoms
-from app.pipeline.model_card import sha256_file
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import sha256_file
 from app.pipeline.models.sequence import SequenceCard, get_sequence_model
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.synthetic import phantoms
 
 pytestmark = pytest.mark.slow
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from app.pipeline import phantoms
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.models.sequence import InputSpec, slice_indices
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.synthetic import phantoms
 from app.pipeline.training.sequence import (
     SequenceData,
     SequenceTrainConfig,

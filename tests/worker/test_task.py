@@ -44,7 +44,7 @@ def pipeline(monkeypatch):
     calls = []
     behaviour = {"raise": None, "raise_times": None}
 
-    def run_analysis(paths, out_dir, progress):
+    def run_analysis(paths, out_dir, progress, *, sequences_confirmed=False):
         calls.append((paths, out_dir))
         assert sorted(paths) == ["flair", "t1", "t1ce", "t2"]
         assert all(p.is_file() for p in paths.values())

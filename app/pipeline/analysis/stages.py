@@ -1,4 +1,4 @@
-"""The analysis stages that exist today, in order: ingest, lesion, subtype, saliency, artefacts.
+"""The analysis stages, in order: ingest, sequence, lesion, subtype, saliency, artefacts.
 
 Each is a small class following ``context.Stage``. Stages whose model is not configured are left
 out of :func:`default_stages` (never stubbed).
@@ -12,11 +12,13 @@ from typing import Any
 import numpy as np
 
 from app.pipeline.analysis.context import AnalysisContext, Stage
+from app.pipeline.errors import InvalidInputError
 from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.lesion.slice_finder import SliceResult, locate_lesion
 from app.pipeline.models.inputs import PreparedInput, prepare_case
 from app.pipeline.models.prediction import SubtypeResult
 from app.pipeline.models.registry import ModelSet
+from app.pipeline.outcomes import Outcome
 from app.pipeline.render import artefacts as art
 
 
@@ -65,6 +67,34 @@ class IngestStage:
 
         ctx.case = load_case(dict(ctx.paths))
         ctx.set_result(self.name, ctx.case)
+
+
+@dataclass
+class SequenceStage:
+    """Check which file is which sequence (the sequence model, all four slots together).
+
+    Adds ``sequences`` (the SequenceCheck as a dict) to the summary. When the model is confident
+    that the files sit in the wrong slots, the analysis ends with ``needs_review`` and the
+    model's message, unless the user already confirmed the slots (``confirmed``).
+    """
+
+    model: Any
+    confirmed: bool = False
+    name: str = "sequence"
+    label: str = "Checking which file is which sequence"
+    runs_when_ended: bool = False
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Store the SequenceCheck; end early when the slots look swapped and are unconfirmed."""
+        volumes = {s: ctx.case.volume(s) for s in SEQUENCES}
+        try:
+            check = self.model.check(volumes)
+        except ValueError as exc:  # a volume with no brain voxel, for example
+            raise InvalidInputError(str(exc)) from exc
+        ctx.set_result(self.name, check)
+        ctx.add_to_summary(sequences={**check.to_dict(), "confirmed_by_user": self.confirmed})
+        if check.needs_review and not self.confirmed:
+            ctx.end_early(Outcome.NEEDS_REVIEW, check.message)
 
 
 @dataclass
@@ -178,16 +208,21 @@ def _most_brain(flair: np.ndarray) -> int:
     return int(np.argmax(np.count_nonzero(flair, axis=(0, 1))))
 
 
-def default_stages(models: ModelSet) -> list[Stage]:
+def default_stages(models: ModelSet, *, sequences_confirmed: bool = False) -> list[Stage]:
     """Return the stages for the configured models, in order.
 
-    ingest → lesion → subtype → saliency → artefacts; subtype and saliency only when a subtype
-    model is configured. KeyError when no subtype model is configured (the lesion finder reads
-    its slice method from that model's card).
+    ingest → [sequence] → lesion → subtype → saliency → artefacts; the sequence check only when a
+    sequence model is configured (``sequences_confirmed``: the user confirmed the slots, so a
+    mismatch is reported but does not stop the analysis). KeyError when no subtype model is
+    configured (the lesion finder reads its slice method from that model's card).
     """
     classifier = models["subtype"]
+    optional: list[Stage] = []
+    if "sequence" in models:
+        optional.append(SequenceStage(models["sequence"], confirmed=sequences_confirmed))
     return [
         IngestStage(),
+        *optional,
         LesionStage(classifier.card),
         SubtypeStage(classifier),
         SaliencyStage(classifier),

@@ -10,6 +10,7 @@ nothing and does not import TensorFlow; loading a model does.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -39,8 +40,50 @@ def _load_subtype(model_dir: Path) -> LoadedModel:
     return classifier
 
 
-LOADERS: dict[str, Callable[[Path], LoadedModel]] = {"subtype": _load_subtype}
+def _load_sequence(model_dir: Path) -> LoadedModel:
+    from app.pipeline.models.sequence import SequenceModel  # TensorFlow: worker processes only
+
+    model = SequenceModel.load(model_dir)
+    model.warm_up()
+    return model
+
+
+LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
+    "subtype": _load_subtype,
+    "sequence": _load_sequence,
+}
 """Task -> function loading (and warming up) a model folder for that task."""
+
+
+def _sequence_card(model_dir: Path) -> Any:
+    from app.pipeline.models.sequence import SequenceCard  # pydantic + numpy, no TensorFlow
+
+    return SequenceCard.load(model_dir)
+
+
+CARD_READERS: dict[str, Callable[[Path], Any]] = {
+    "subtype": ModelCard.load,
+    "sequence": _sequence_card,
+}
+"""Task -> the card class's reader (each task's card has its own validated fields)."""
+
+
+def read_card(model_dir: str | Path) -> Any:
+    """Return the validated card in ``model_dir``, parsed by the card class of its ``task``.
+
+    CardError when card.json is missing, unreadable, names no known task or fails validation.
+    """
+    path = Path(model_dir) / CARD_FILE
+    try:
+        task = json.loads(path.read_text(encoding="utf-8")).get("task")
+    except FileNotFoundError:
+        raise CardError(f"no model card at {path}") from None
+    except (OSError, ValueError, AttributeError) as exc:
+        raise CardError(f"unreadable model card {path}: {exc}") from exc
+    reader = CARD_READERS.get(task)
+    if reader is None:
+        raise CardError(f"{path}: unknown task {task!r}; known tasks: {sorted(CARD_READERS)}")
+    return reader(Path(model_dir))
 
 
 @dataclass(frozen=True)
@@ -82,7 +125,7 @@ def discover_models(root: str | Path = MODELS_ROOT) -> dict[str, Path]:
     """
     found: dict[str, Path] = {}
     for card_path in sorted(Path(root).glob(f"*/{CARD_FILE}")):
-        card = ModelCard.load(card_path.parent)
+        card = read_card(card_path.parent)
         if card.task in found:
             raise CardError(
                 f"{found[card.task]} and {card_path.parent} both serve task {card.task!r}; "
@@ -113,7 +156,7 @@ def _load_cached(key: tuple[tuple[str, str], ...]) -> ModelSet:
         loader = LOADERS.get(task)
         if loader is None:
             raise CardError(f"no loader for task {task!r}; known tasks: {sorted(LOADERS)}")
-        card = ModelCard.load(folder)
+        card = read_card(folder)
         if card.task != task:
             raise CardError(f"{folder} is a {card.task!r} model, configured for task {task!r}")
         models[task] = loader(Path(folder))

@@ -32,8 +32,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from scipy.optimize import linear_sum_assignment
 
-from app.pipeline.model_card import CARD_FILE, CardError, sha256_file
-from app.pipeline.sequences import SEQUENCES, sequence_label
+from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.models.card import CARD_FILE, CardError, sha256_file
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ FEATURES_LAYER = "features"
 POOL_LAYER = "pool"
 LOGITS_LAYER = "logits"
 DEMO_NOTICE = (
-    "Trained on synthetic phantoms only (app.pipeline.phantoms on the MNI152 template), for "
+    "Trained on synthetic phantoms only (synthetic.phantoms on the MNI152 template), for "
     "demonstration; not for clinical use."
 )
 
@@ -154,6 +154,16 @@ class SequenceCard(_Strict):
             return cls.model_validate(data)
         except ValidationError as exc:
             raise CardError(f"invalid sequence-model card {path}: {exc}") from exc
+
+    def summary_block(self) -> dict[str, Any]:
+        """Return the case summary's block for this model (name, version, sha256, demo, data)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "weights_sha256": self.weights_sha256,
+            "demo": self.demo,
+            "training_data": self.training_data,
+        }
 
     def save(self, model_dir: str | os.PathLike) -> Path:
         """Write the card as ``model_dir``/card.json (indented JSON); return the path."""
@@ -320,7 +330,7 @@ def build_model(input_shape: tuple[int, int, int], architecture: Architecture | 
     softmax ("probabilities"). No batch normalisation, so Monte-Carlo dropout touches only the
     dropout layer.
     """
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
     import keras
@@ -362,7 +372,7 @@ class SequenceModel:
     """Sequence CNN + card: ``predict`` (MC dropout), ``gradcam``, ``check`` (4 slots)."""
 
     def __init__(self, model: Any, card: SequenceCard, model_dir: str | os.PathLike = "") -> None:
-        from app.pipeline import tf_runtime
+        from app.pipeline.models import tf_runtime
 
         self.tf = tf_runtime.configure()
         import keras
@@ -394,7 +404,7 @@ class SequenceModel:
 
         CardError when the card or the weights are missing or do not match.
         """
-        from app.pipeline.classifier import load_weights_f16
+        from app.pipeline.models.subtype import load_weights_f16
 
         card = SequenceCard.load(model_dir)
         card.verify_weights(model_dir)
@@ -456,14 +466,14 @@ class SequenceModel:
         """
         missing = [s for s in SEQUENCES if s not in volumes]
         if missing:
-            names = ", ".join(map(sequence_label, missing))
+            names = ", ".join(SEQUENCE_LABELS[s] for s in missing)
             raise ValueError(f"missing volumes for slots: {names}")
         batch = []
         for slot in SEQUENCES:
             try:
                 batch.append(preprocess_volume(volumes[slot], self.card.input))
             except ValueError as exc:
-                raise ValueError(f"the file in the {sequence_label(slot)} slot: {exc}") from exc
+                raise ValueError(f"the file in the {SEQUENCE_LABELS[slot]} slot: {exc}") from exc
         return np.stack(batch)
 
     def check(
@@ -629,7 +639,7 @@ def decide_assignment(
     differs = bool(moved)
     pair_msg = None
     if ambiguous:
-        names = " and ".join(f"the {sequence_label(SEQUENCES[r])} slot" for r in sorted((a, b)))
+        names = " and ".join(f"the {SEQUENCE_LABELS[SEQUENCES[r]]} slot" for r in sorted((a, b)))
         pair_msg = (
             "T1 and T1ce cannot be told apart (no visible contrast enhancement): the files in "
             f"{names} are kept in the order uploaded, not guessed. Check that a post-contrast "
@@ -659,9 +669,9 @@ def _message(
     for i, r in enumerate(moved):
         call = slots[SEQUENCES[r]]
         lead = "The file in the" if i == 0 else "the"
-        looks = "T1 or T1ce" if r in pair_rows else sequence_label(call.assigned)
+        looks = "T1 or T1ce" if r in pair_rows else SEQUENCE_LABELS[call.assigned]
         parts.append(
-            f"{lead} {sequence_label(call.slot)} slot looks like {looks} "
+            f"{lead} {SEQUENCE_LABELS[call.slot]} slot looks like {looks} "
             f"(p = {call.assigned_probability:.2f})"
         )
     sentence = ", ".join(parts) + "."

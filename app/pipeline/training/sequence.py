@@ -1,6 +1,6 @@
 """Training and evaluating the sequence CNN on synthetic phantoms (no patient data).
 
-Data: phantom cases from ``app.pipeline.phantoms.generate_case`` (classes A, O, G in turn), four
+Data: phantom cases from ``synthetic.phantoms.generate_case`` (classes A, O, G in turn), four
 volumes each. Training cases come from ``train_seed`` (a mix of 2 mm grids, cheap, and BraTS-size
 1 mm grids), validation cases from ``val_seed`` (BraTS size; early stopping and the decision
 thresholds), test cases from ``test_seed`` (BraTS size; only the final metrics). Training volumes
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from app.pipeline import phantoms
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.models.sequence import (
     Architecture,
     InputSpec,
@@ -42,7 +42,7 @@ from app.pipeline.models.sequence import (
     preprocess_slices,
     slice_indices,
 )
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.synthetic import phantoms
 
 log = logging.getLogger(__name__)
 
@@ -352,13 +352,13 @@ def train_sequence_model(
     """
     if len({config.train_seed, config.val_seed, config.test_seed}) != 3:
         raise ValueError("train, validation and test seeds must be distinct")
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf = tf_runtime.configure()
     import keras
 
-    from app.pipeline.classifier import EVERY_LAYER, save_weights_f16
-    from app.pipeline.model_card import sha256_file
+    from app.pipeline.models.card import sha256_file
+    from app.pipeline.models.subtype import EVERY_LAYER, save_weights_f16
 
     say = progress or (lambda msg: log.info("%s", msg))
     cache = Path(config.cache_dir) if config.cache_dir else None
@@ -497,7 +497,7 @@ def train_sequence_model(
         "validation": {"seed": config.val_seed, "cases": config.n_val, **val_metrics},
     }
     card.training_data = (
-        f"Synthetic phantoms only (app.pipeline.phantoms.generate_case, MNI152 anatomy; classes "
+        f"Synthetic phantoms only (synthetic.phantoms.generate_case, MNI152 anatomy; classes "
         f"A, O, G in turn). Training: seed {config.train_seed}, {config.n_train} cases "
         f"({config.train_fraction_1mm:.0%} at 1 mm BraTS size, the rest at 2 mm), normal T1ce "
         f"enhancement 0.4-1.3x, {config.augment_per_volume} augmented samples per volume. "
