@@ -66,8 +66,8 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind db, migrate, login manager and CSRF protection to the app."""
+    from app.auth.sessions import init_sessions
     from app.extensions import csrf, db, login_manager, migrate
-    from app.models import User
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -76,10 +76,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
     csrf.init_app(app)
-
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    init_sessions(app)
 
 
 def register_blueprints(app: Flask) -> None:

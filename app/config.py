@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 GIB = 1024**3
+MAX_REMEMBER_ME_DAYS = 14
 
 
 def load_or_create_secret_key(instance_path: str | os.PathLike[str]) -> str:
@@ -61,6 +63,19 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Sessions (app/auth/sessions.py): idle timeout, absolute lifetime, remember-me (0 = off).
+        self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES") or 30)
+        self.SESSION_LIFETIME_HOURS = int(env.get("SESSION_LIFETIME_HOURS") or 12)
+        self.REMEMBER_ME_DAYS = min(
+            int(env.get("REMEMBER_ME_DAYS") or MAX_REMEMBER_ME_DAYS), MAX_REMEMBER_ME_DAYS
+        )
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=max(self.REMEMBER_ME_DAYS, 1))
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_REFRESH_EACH_REQUEST = False
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_LIFETIME_HOURS)
+        # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For/-Proto (0 = none).
+        self.TRUSTED_PROXY_COUNT = int(env.get("TRUSTED_PROXY_COUNT") or 0)
+        self.HSTS_SECONDS = int(env.get("HSTS_SECONDS") or 31536000)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
         # Worker limits (seconds): soft raises inside the task, hard kills the child process.
         self.TASK_SOFT_TIME_LIMIT = int(env.get("TASK_SOFT_TIME_LIMIT") or 300)
