@@ -104,10 +104,11 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_security_headers(app: Flask) -> None:
-    """Set a strict Content-Security-Policy (scripts only from our origin) and related headers."""
-    from app.security import add_security_headers
+    """Set a strict CSP and related headers; no-store on every answer carrying patient data."""
+    from app.security import add_no_store, add_security_headers
 
     app.after_request(add_security_headers)
+    app.after_request(add_no_store)
 
 
 def register_commands(app: Flask) -> None:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Response
+from flask import Response, request
+from flask_login import current_user
+
+# Blueprints whose every answer may show patient data or secrets (case pages, scans, artefacts,
+# status, the account page with a new API token, the admin pages).
+PRIVATE_BLUEPRINTS = frozenset({"cases", "auth", "admin", "api"})
 
 # NiiVue compiles WebGL shaders and may create blob: workers; it needs no eval and no inline code.
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -27,4 +32,20 @@ def add_security_headers(response: Response) -> Response:
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     response.headers.setdefault("X-Frame-Options", "DENY")
     response.headers.setdefault("Referrer-Policy", "same-origin")
+    return response
+
+
+def add_no_store(response: Response) -> Response:
+    """Return `response` marked `Cache-Control: no-store` when it may carry patient data.
+
+    That is every answer of the private blueprints and every answer to a signed-in user, files
+    included (send_file's own "no-cache" would still let a browser or proxy keep a copy).
+    """
+    if request.endpoint == "static":
+        return response
+    if request.blueprint in PRIVATE_BLUEPRINTS or current_user.is_authenticated:
+        response.headers["Cache-Control"] = "no-store"
+        response.headers.pop("Expires", None)
+        response.headers.pop("ETag", None)
+        response.headers.pop("Last-Modified", None)
     return response

@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import StringField, SubmitField
+from wtforms import BooleanField, StringField, SubmitField
 from wtforms.validators import Length, Optional, Regexp
 
 from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
@@ -29,6 +29,7 @@ class UploadForm(FlaskForm):
             Regexp(PSEUDONYM_PATTERN, message="Use letters, digits, spaces, dots, dashes only."),
         ],
     )
+    confirm_pseudonym = BooleanField("This pseudonym is not the patient's name")
     submit = SubmitField("Upload and analyse")
 
 

@@ -25,6 +25,7 @@ from app.cases.lifecycle import delete_case, rerun_case
 from app.cases.results import artefact_path, result_view, scan_file
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.extensions import db
+from app.models.case import pseudonym_warning
 from app.pipeline.sequences import SEQUENCES
 from app.queueing import enqueue_case
 
@@ -53,11 +54,16 @@ def upload() -> Response | str | tuple[Response | str, int]:
     Script-driven uploads (Accept: application/json) get JSON: `{"redirect"}` or `{"errors"}`.
     """
     form = UploadForm()
-    if form.validate_on_submit():
+    pseudonym = (form.pseudonym.data or "").strip()
+    warning = pseudonym_warning(pseudonym) if request.method == "POST" else None
+    if warning and not form.confirm_pseudonym.data:
+        form.validate_on_submit()
+        form.pseudonym.errors = [*form.pseudonym.errors, warning]
+    elif form.validate_on_submit():
         files = {s: UploadedFile(form[s].data.filename or "", form[s].data.stream)
                  for s in SEQUENCES}
         try:
-            case = store_upload(files, current_user.id, (form.pseudonym.data or "").strip())
+            case = store_upload(files, current_user.id, pseudonym)
         except UploadError as exc:
             target = form[exc.field] if exc.field else form.flair
             target.errors = [*target.errors, str(exc)]
