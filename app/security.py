@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Response, request
-from flask_login import current_user
+from flask import Response, request, session
 
 # Blueprints whose every answer may show patient data or secrets (case pages, scans, artefacts,
 # status, the account page with a new API token, the admin pages).
@@ -43,7 +42,8 @@ def add_no_store(response: Response) -> Response:
     """
     if request.endpoint == "static":
         return response
-    if request.blueprint in PRIVATE_BLUEPRINTS or current_user.is_authenticated:
+    # The session, not current_user: this must not query the database (it may be the failure).
+    if request.blueprint in PRIVATE_BLUEPRINTS or "_user_id" in session:
         response.headers["Cache-Control"] = "no-store"
         response.headers.pop("Expires", None)
         response.headers.pop("ETag", None)

@@ -75,7 +75,8 @@ def login() -> Response | str | tuple[str, int]:
             flash("Please choose a new password before you continue.", "info")
             return redirect(url_for("auth.account"))
         return redirect(safe_next_url(request.args.get("next")) or url_for("cases.upload"))
-    return render_template("auth/login.html", form=form, remember_on=remember_on)
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/login.html", form=form, remember_on=remember_on), status
 
 
 @bp.route("/logout", methods=["POST"])

@@ -37,11 +37,25 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
+MAX_PAGE = 1_000_000
+
+
+def _page_number(raw: str | None) -> int:
+    """Return the page asked for; aborts 400 unless it is a whole number from 1 to MAX_PAGE."""
+    if raw is None:
+        return 1
+    # Bounded before int(): a huge number would overflow the database's OFFSET (a 500).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE)) \
+            or not 1 <= int(raw) <= MAX_PAGE:
+        abort(400, f"The page must be a whole number from 1 to {MAX_PAGE:,}.")
+    return int(raw)
+
+
 @bp.route("/cases")
 @login_required
 def index() -> str:
     """List the cases the user may see, newest first."""
-    page = request.args.get("page", 1, type=int)
+    page = _page_number(request.args.get("page"))
     cases = db.paginate(visible_cases(current_user), page=page, per_page=CASES_PER_PAGE)
     return render_template("cases/index.html", cases=cases)
 
