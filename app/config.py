@@ -85,6 +85,15 @@ class Config:
             "broker_url": broker,
             "task_ignore_result": True,
         }
+        # Throttling (app/ratelimit.py): counters in Redis when given, else in the database.
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URL") or (
+            broker if broker.startswith(("redis://", "rediss://")) else ""
+        )
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_LIMIT_ACCOUNT = env.get("LOGIN_LIMIT_ACCOUNT") or "5/minute;10/hour;30/day"
+        self.LOGIN_LIMIT_ADDRESS = env.get("LOGIN_LIMIT_ADDRESS") or "20/minute;100/hour;300/day"
+        self.API_TOKEN_LIMIT = env.get("API_TOKEN_LIMIT") or "20/minute;200/day"
+        self.UPLOAD_LIMIT = env.get("UPLOAD_LIMIT") or "30/hour;200/day"
 
     def as_dict(self) -> dict[str, object]:
         """Return the settings as a plain dict of UPPER_CASE names, ready for `app.config`."""

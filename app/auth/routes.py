@@ -17,6 +17,7 @@ from app.extensions import db
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.models.user import check_dummy_password
+from app.ratelimit import login_limits
 
 GENERIC_LOGIN_ERROR = "Invalid email or password."
 
@@ -40,6 +41,7 @@ def safe_next_url(target: str | None) -> str | None:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@login_limits
 def login() -> Response | str | tuple[str, int]:
     """Show the login form; on success go to `next` (if safe) or the upload page.
 

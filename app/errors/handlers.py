@@ -62,13 +62,14 @@ def _413_message() -> str:
     return MESSAGES[413].format(limit=_human_size(upload_limit))
 
 
-def _retry_words(error: HTTPException) -> str:
-    retry = dict(error.get_headers()).get("Retry-After") if error.response is None else (
-        error.response.headers.get("Retry-After"))
-    if retry and retry.isdigit():
-        seconds = int(retry)
-        return f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
-    return "a moment"
+def _retry_words() -> str:
+    """Return how long until the limit that was hit resets, in words ("40 seconds")."""
+    from app.ratelimit import seconds_until_reset
+
+    seconds = seconds_until_reset()
+    if seconds is None:
+        return "a moment"
+    return f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
 
 
 def _message(code: int, error: HTTPException) -> str:
@@ -77,7 +78,7 @@ def _message(code: int, error: HTTPException) -> str:
     if code == 400 and isinstance(error, CSRFError):
         return "The form expired or was sent from elsewhere; reload the page and try again."
     if code == 429:
-        return MESSAGES[429].format(retry=_retry_words(error))
+        return MESSAGES[429].format(retry=_retry_words())
     # A description given where the error was raised (abort(400, "...")) says more than ours.
     if error.description and error.description != type(error).description:
         return error.description
