@@ -114,7 +114,10 @@ def account() -> str:
     """Show the account page; a POST creates a personal API token and shows it once."""
     form = TokenForm()
     new_token = None
-    if form.validate_on_submit():
+    if form.is_submitted() and current_user.must_change_password:
+        # A one-time password must not mint API tokens (they would outlive its replacement).
+        form.name.errors = ["Choose your own password first."]
+    elif form.validate_on_submit():
         row, new_token = ApiToken.issue(current_user.id, form.name.data.strip())
         db.session.add(row)
         audit("token_created", user_id=current_user.id, detail=row.name)

@@ -83,6 +83,8 @@ def test_one_time_admin_password_must_be_changed_at_first_login(app, runner, db)
         blocked = client.get(path)
         assert blocked.status_code == 302 and blocked.headers["Location"].endswith("/account")
     assert b'id="must-change-password"' in client.get("/account").data
+    no_token = client.post("/account", data={"name": "sneaky"})
+    assert b'id="new-token"' not in no_token.data and b"Choose your own password" in no_token.data
     assert change(client, password).status_code == 302
     assert client.get("/admin/users").status_code == 200
     assert db.session.scalar(select(User).where(User.email == "admin@localhost")) \
