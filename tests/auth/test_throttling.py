@@ -168,3 +168,41 @@ def test_long_keys_are_stored_hashed_within_the_column(app, db):
     assert storage.incr(key, 60) == 1 and storage.incr(key, 60) == 2
     assert storage.get(key) == 2
     assert all(len(row.key) <= 255 for row in db.session.scalars(select(RateLimitCounter)))
+
+
+def test_login_lock_with_redis_counters(tmp_path):
+    from tests.conftest import require_service_url
+
+    url = require_service_url("TEST_REDIS_URL")
+    if url is None:
+        pytest.skip("TEST_REDIS_URL not set")
+    for app in _test_app(tmp_path, RATELIMIT_STORAGE_URI=url):
+        from app.ratelimit import limiter
+
+        limiter.reset()
+        make_user(email="redis@example.org")
+        client = app.test_client()
+        for _ in range(5):
+            assert login(client, "redis@example.org", "wrong-password-xyz").status_code == 401
+        assert login(client, "redis@example.org").status_code == 429
+        limiter.reset()
+
+
+def test_default_storage_is_the_database_unless_redis_is_configured(tmp_path):
+    from app.config import Config
+
+    embedded = Config(str(tmp_path), {"SECRET_KEY": "x"})
+    assert embedded.RATELIMIT_STORAGE_URI == ""  # register_limits turns this into the database
+    scaled = Config(str(tmp_path), {"SECRET_KEY": "x", "CELERY_BROKER_URL": "redis://r:6379/0"})
+    assert scaled.RATELIMIT_STORAGE_URI == "redis://r:6379/0"
+    explicit = Config(str(tmp_path), {"SECRET_KEY": "x", "RATELIMIT_STORAGE_URL": "redis://q/1"})
+    assert explicit.RATELIMIT_STORAGE_URI == "redis://q/1"
+
+
+def test_the_app_counts_in_the_database_by_default(client, user, db):
+    from app.models import RateLimitCounter
+
+    login(client, user.email, "wrong-password-xyz")
+    keys = [row.key for row in db.session.scalars(select(RateLimitCounter))]
+    assert any("account:clinician@example.org" in key for key in keys)
+    assert any("127.0.0.1" in key for key in keys)
