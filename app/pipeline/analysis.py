@@ -56,10 +56,10 @@ def analyse_case(
     """
     from app.pipeline.case_loader import load_case
     from app.pipeline.saliency import (
+        HEATMAP_RANGE,
         heatmap_volume,
         maps_to_slices,
         write_nifti_fast,
-        write_overlay_png,
     )
     from app.pipeline.slice_finder import find_slice
 
@@ -103,14 +103,11 @@ def analyse_case(
             centre_planes = {s: prepared.slabs[s][:, :, row] for s in SEQUENCES}
         else:
             centre_planes = {s: case.axial_slices(s, [prepared.centre])[:, :, 0] for s in SEQUENCES}
-        art.write_png(
-            art.montage_rgb(centre_planes, found.mask[:, :, prepared.centre]),
-            tmp / art.MONTAGE_PNG,
-        )
-        write_overlay_png(centre_planes["flair"], slice_maps[:, :, row], tmp / art.GRADCAM_PNG)
+        art.write_figures(centre_planes, found.mask[:, :, prepared.centre],
+                          slice_maps[:, :, row], tmp)
         art.write_mask_nifti(found.mask, case.affine, tmp / art.MASK_NIFTI)
         volume = heatmap_volume(slice_maps, prepared.indices, case.shape)
-        write_nifti_fast(volume, case.affine, tmp / art.HEATMAP_NIFTI)
+        write_nifti_fast(volume, case.affine, tmp / art.HEATMAP_NIFTI, HEATMAP_RANGE)
         timings["artefacts"] = time.perf_counter() - t
         timings["total"] = time.perf_counter() - t_start
         summary = build_summary(result, found, card, timings)
