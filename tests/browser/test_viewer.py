@@ -190,8 +190,8 @@ def test_slice_controls_keyboard_and_readouts(browser, case_url, shot):
     assert browser.execute_script("return window.scrollY") == y_before  # the page did not scroll
     browser.execute_script("""
         const c = arguments[0]; const r = c.getBoundingClientRect();
-        c.dispatchEvent(new MouseEvent('mousemove', {clientX: r.left + r.width / 2,
-                                                     clientY: r.top + r.height / 2, bubbles: true}));
+        c.dispatchEvent(new MouseEvent('mousemove', {
+            clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true}));
     """, canvas)
     pointer = browser.find_element(By.ID, "pointer-value").text
     assert pointer.startswith("FLAIR ") and "voxel (" in pointer
