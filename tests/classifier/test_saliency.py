@@ -130,3 +130,18 @@ def test_display_orientation_is_radiological():
     plane[3, 2] = 1  # patient's right-most X, most anterior Y
     shown = display_orientation(plane)
     assert shown.shape == (3, 4) and shown[0, 0] == 1  # top (anterior), viewer's left
+
+
+def test_the_viewer_uses_the_same_saliency_colour_map_as_the_png():
+    """One colour map everywhere: static/js/colormaps.js holds the PNG LUT's anchor colours."""
+    import json
+    import re
+    from pathlib import Path
+
+    from app.pipeline.saliency import _CIVIDIS_ANCHORS
+
+    js = (Path(__file__).resolve().parents[2] / "static/js/colormaps.js").read_text("utf-8")
+    found = re.search(r"SALIENCY_ANCHORS = (\[[\s\S]*?\]);", js)
+    assert found, "SALIENCY_ANCHORS not found in colormaps.js"
+    anchors = json.loads(re.sub(r",\s*\]", "]", found.group(1)))
+    assert np.array_equal(np.asarray(anchors, np.float32), _CIVIDIS_ANCHORS)
