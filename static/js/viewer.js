@@ -88,6 +88,9 @@ export async function createViewer(panel, options = {}) {
     fontSizeScaling: 0.6, // larger orientation letters
   });
   await nv.attachToCanvas(canvas);
+  // Saliency only inside the brain (overlays hidden where the base volume is empty), set before
+  // the first texture build so it costs nothing at start.
+  nv.backgroundMasksOverlays = $(panel, '#heatmap-brain')?.checked ? 1 : 0;
   for (const [name, cmap] of Object.entries(COLORMAPS)) nv.addColormap(name, cmap);
 
   const overlays = new Map(); // key -> {volume, visible, opacity}
@@ -433,9 +436,8 @@ export async function createViewer(panel, options = {}) {
   function applyBrainOnly() {
     const box = $(panel, '#heatmap-brain');
     nv.backgroundMasksOverlays = box && box.checked ? 1 : 0;
-    nv.updateGLVolume();
   }
-  on('heatmap-brain', 'change', applyBrainOnly);
+  on('heatmap-brain', 'change', () => { applyBrainOnly(); nv.updateGLVolume(); });
 
   const legend = $(panel, '#saliency-legend-bar');
   if (legend) legend.style.background = saliencyGradient();
@@ -563,7 +565,6 @@ export async function createViewer(panel, options = {}) {
   // --- start ---------------------------------------------------------------------------------
   applyViewMode();
   applyRotation();
-  applyBrainOnly();
   focusSlice(options.sliceIndex);
   showSlice();
   showBaseLabel();
