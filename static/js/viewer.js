@@ -85,7 +85,8 @@ export async function createViewer(panel, options = {}) {
     multiplanarLayout: MULTIPLANAR_TYPE.GRID, // 2 × 2: larger tiles than a row of four
     loadingText: 'loading...', // NiiVue's bitmap font has no ellipsis glyph
     logLevel: 'warn',
-    fontSizeScaling: 0.6, // larger orientation letters
+    fontSizeScaling: 0.6, // larger orientation letters,
+    fontColor: [1, 1, 1, 1], // in white, readable on the black background
   });
   await nv.attachToCanvas(canvas);
   // Saliency only inside the brain (overlays hidden where the base volume is empty), set before
