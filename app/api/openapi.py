@@ -38,7 +38,7 @@ Authenticate with a personal API token (account page, or `flask users token EMAI
 """
 
 ARTEFACT_TYPES = {
-    "image/png": "montage.png, gradcam.png",
+    "image/png": "montage.png, gradcam.png, montage_neurological.png, gradcam_neurological.png",
     "application/gzip": "candidate_mask.nii.gz, heatmap.nii.gz (NIfTI-1, gzip)",
     "application/json": "summary.json (the pipeline's whole summary)",
 }
