@@ -53,6 +53,9 @@ SUMMARY_KEYS: tuple[str, ...] = (
 )
 """Keys every summary.json has (docs/architecture.md); ``message`` is added (None or a caveat)."""
 
+PANEL_GAP = 16
+"""Black pixels between montage panels, so one panel's L marker is not read with the next's R."""
+
 CONTOUR_RGB = (230, 159, 0)
 """Candidate contour colour: Okabe-Ito orange, distinct for all common colour-vision types."""
 
@@ -92,7 +95,7 @@ def montage_rgb(
             rgb[edge] = CONTOUR_RGB
         panels.append(annotate_panel(display_orientation(rgb, convention), SEQUENCE_LABELS[seq],
                                      convention))
-        panels.append(np.zeros((panels[-1].shape[0], 4, 3), np.uint8))
+        panels.append(np.zeros((panels[-1].shape[0], PANEL_GAP, 3), np.uint8))
     return np.concatenate(panels[:-1], axis=1)
 
 

@@ -42,7 +42,7 @@ def test_montage_panels_are_large_labelled_and_oriented(planes_and_mask, convent
     scale = rgb.shape[0] // SHAPE[1]
     assert rgb.shape[0] == SHAPE[1] * scale and rgb.shape[0] >= MIN_PANEL_PX
     panel_w = SHAPE[0] * scale
-    assert rgb.shape[1] == 4 * panel_w + 3 * 4
+    assert rgb.shape[1] == 4 * panel_w + 3 * art.PANEL_GAP
     first = rgb[:, :panel_w]
     # The patient's right (high X) is on the screen's left in radiological convention only.
     expected = "left" if convention == "radiological" else "right"
