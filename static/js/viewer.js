@@ -409,7 +409,7 @@ export async function createViewer(panel, options = {}) {
 
   // Tumour candidate as an outline (in-plane boundary voxels), so the signal under it stays visible.
   function outlineOf(volume) {
-    const [, nx, ny, nz] = volume.dims;
+    const [, nx, ny, nz] = volume.hdr.dims; // the file's own voxel order: the pipeline's RAS grid
     const src = maskFill;
     const out = new src.constructor(src.length);
     const at = (x, y, z) => src[x + nx * (y + ny * z)];

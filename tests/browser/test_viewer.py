@@ -116,6 +116,15 @@ def settle(browser, timeout: float = 30) -> np.ndarray:
     raise AssertionError("the viewer kept changing")
 
 
+def changed_view(browser, before: np.ndarray, what: str) -> np.ndarray:
+    """Bring the viewer back into view (operating a control may scroll the page), wait until its
+    picture differs from `before` and settles; return the new picture."""
+    viewer = browser.find_element(By.ID, "viewer")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", viewer)
+    wait_changed(browser, before, what)
+    return settle(browser)
+
+
 def set_orientation(browser, value: str) -> None:
     Select(browser.find_element(By.ID, "orientation")).select_by_value(value)
 
@@ -221,16 +230,14 @@ def test_outline_zoom_and_saved_image(browser, case_url, downloads, shot):
     image = show_axial(browser)
     filled = vermillion(image).sum()
     browser.find_element(By.ID, "mask-outline").click()
-    wait_changed(browser, image, "the outline option")
-    outlined = settle(browser)
+    outlined = changed_view(browser, image, "the outline option")
     shot("outline")
     assert 0 < vermillion(outlined).sum() < filled * 0.5
     before = outlined
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});",
                            browser.find_element(By.ID, "size"))
     browser.find_element(By.ID, "size").send_keys(Keys.END)
-    wait_changed(browser, before, "zoom")
-    zoomed = settle(browser)
+    zoomed = changed_view(browser, before, "zoom")
     viewer_tumour_side(zoomed)  # the tumour is still in view after zooming in
     shot("zoomed")
 
