@@ -142,8 +142,7 @@ def test_montage_and_viewer_show_the_tumour_on_the_same_side(browser, case_url, 
     shot("radiological")
 
     set_orientation(browser, "neurological")
-    wait_changed(browser, image, "the orientation toggle")
-    flipped = settle(browser)
+    flipped = changed_view(browser, image, "the orientation toggle")
     other = "right" if expected == "left" else "left"
     assert viewer_tumour_side(flipped) == other
     src = browser.find_element(By.ID, "montage").get_attribute("src")
@@ -153,7 +152,7 @@ def test_montage_and_viewer_show_the_tumour_on_the_same_side(browser, case_url, 
         "gradcam_neurological.png")
     shot("neurological")
     set_orientation(browser, "radiological")
-    wait_changed(browser, flipped, "the orientation toggle back")
+    changed_view(browser, flipped, "the orientation toggle back")
 
 
 def test_overlays_survive_flair_t1_flair(browser, case_url, shot):
