@@ -503,7 +503,7 @@ export async function createViewer(panel, options = {}) {
     const w = canvas.width;
     const h = canvas.height;
     const font = Math.max(14, Math.round(h / 40));
-    const band = Math.round(font * 3.2);
+    const band = Math.round(font * 4.8);
     const out = document.createElement('canvas');
     out.width = w;
     out.height = h + band;
@@ -516,40 +516,30 @@ export async function createViewer(panel, options = {}) {
     ctx.textBaseline = 'top';
     const caseLabel = panel.dataset.caseLabel ? `Case ${panel.dataset.caseLabel}` : 'GliomaLens';
     const side = convention === 'radiological' ? 'patient\u2019s right on the left' : 'patient\u2019s right on the right';
-    ctx.fillText(`${caseLabel} \u00b7 ${baseLabel} \u00b7 ${convention} (${side})`, 8, 6);
-    if (TWO_D.has(viewModeName())) {
-      const [left, right] = convention === 'radiological' ? ['R', 'L'] : ['L', 'R'];
-      ctx.font = `bold ${font * 1.4}px system-ui, sans-serif`;
-      ctx.textBaseline = 'middle';
-      ctx.fillText(left, 8, h / 2);
-      ctx.textAlign = 'right';
-      ctx.fillText(right, w - 8, h / 2);
-      ctx.textAlign = 'left';
-      ctx.font = `${font}px system-ui, sans-serif`;
-      ctx.textBaseline = 'top';
-    }
+    // NiiVue already draws R/L (and A/P, S/I) on every 2D tile of the canvas copied above.
+    ctx.fillText(`${caseLabel} \u00b7 ${baseLabel} \u00b7 ${convention} (${side})`, 8, h + 6);
     const heat = overlays.get('heatmap');
     let x = 8;
     if (heat && heat.visible && heat.opacity > 0) {
-      const grad = ctx.createLinearGradient(8 + font * 4.5, 0, 8 + font * 12.5, 0);
+      const grad = ctx.createLinearGradient(8 + font * 5.6, 0, 8 + font * 12.6, 0);
       const cm = saliencyColormap();
       cm.I.forEach((i, k) => grad.addColorStop(i / 255, `rgb(${cm.R[k]},${cm.G[k]},${cm.B[k]})`));
-      ctx.fillText('Saliency 0', x, h + 6);
+      ctx.fillText('Saliency 0', x, h + 8 + font * 1.4);
       ctx.fillStyle = grad;
-      ctx.fillRect(8 + font * 5.6, h + 6, font * 7, font);
+      ctx.fillRect(8 + font * 5.6, h + 8 + font * 1.4, font * 7, font);
       ctx.fillStyle = '#fff';
-      ctx.fillText('1', 8 + font * 13, h + 6);
+      ctx.fillText('1', 8 + font * 13, h + 8 + font * 1.4);
       x = 8 + font * 15;
     }
     if (overlays.get('mask')?.visible) {
       ctx.fillStyle = 'rgb(213,94,0)';
-      ctx.fillRect(x, h + 6, font, font);
+      ctx.fillRect(x, h + 8 + font * 1.4, font, font);
       ctx.fillStyle = '#fff';
-      ctx.fillText('tumour candidate', x + font * 1.4, h + 6);
+      ctx.fillText('tumour candidate', x + font * 1.4, h + 8 + font * 1.4);
     }
     if (panel.dataset.disclaimer) {
       ctx.fillStyle = '#ffd166';
-      ctx.fillText(panel.dataset.disclaimer, 8, h + 8 + font * 1.4);
+      ctx.fillText(panel.dataset.disclaimer, 8, h + 10 + font * 2.8);
     }
     return out.toDataURL('image/png');
   }
