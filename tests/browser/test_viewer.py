@@ -264,11 +264,11 @@ def test_laptop_screen_shows_the_class_and_the_viewer_without_scrolling(browser,
         browser.get(case_url)
         wait_rendered(browser, 180)
         inner = browser.execute_script("return window.innerHeight")
-        for element_id in ("result-class", "viewer"):
-            top = browser.execute_script(
-                "return arguments[0].getBoundingClientRect().top",
+        for element_id in ("result-class", "viewer", "slice"):  # the whole canvas and its slider
+            box = browser.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom];",
                 browser.find_element(By.ID, element_id))
-            assert 0 <= top < inner - 150, f"#{element_id} starts at {top}px of {inner}px"
+            assert 0 <= box[0] and box[1] <= inner, f"#{element_id} spans {box} of {inner}px"
         shot()
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
