@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterator
 
 import nibabel as nib
 import numpy as np
@@ -48,8 +49,9 @@ def tumour_side(phantom_files) -> str:
 
 
 @pytest.fixture(scope="module")
-def case_url(browser, live_server, phantom_files) -> str:
-    """Log in, upload the G phantom and wait for its result page; return its URL."""
+def case_url(browser, live_server, phantom_files) -> Iterator[str]:
+    """Log in, upload the G phantom and wait for its result page; yield its URL, then log out
+    (the browser is shared with the other browser tests, which start logged out)."""
     browser.delete_all_cookies()
     login(browser, live_server, live_server.clinician, live_server.password)
     browser.get(live_server.url + "/cases/new")
@@ -59,7 +61,8 @@ def case_url(browser, live_server, phantom_files) -> str:
     wait(browser, 60).until(EC.url_matches(r"/cases/[0-9a-f]{32}$"))
     url = browser.current_url
     wait(browser, 240).until(EC.visibility_of_element_located((By.ID, "result-class")))
-    return url
+    yield url
+    browser.delete_all_cookies()
 
 
 def screen_side(mask: np.ndarray, extent: np.ndarray) -> str:
