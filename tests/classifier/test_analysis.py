@@ -55,10 +55,13 @@ def test_artefacts_and_summary(tiny_models, phantom_paths, tmp_path):
     heat = nib.load(out / "heatmap.nii.gz")
     flair = nib.load(phantom_paths["flair"])
     assert mask.shape == heat.shape == flair.shape
-    assert mask.get_data_dtype() == np.uint8 and heat.get_data_dtype() == np.uint8
+    assert mask.get_data_dtype() == np.uint8 and heat.get_data_dtype() == np.float32
+    # Saliency in [0, 1] with its fixed display range in the header (the viewer never rescales).
+    assert (float(heat.header["cal_min"]), float(heat.header["cal_max"])) == (0.0, 1.0)
     assert np.allclose(heat.affine, nib.as_closest_canonical(flair).affine)
     used = on_disk["uncertainty"]["slices"]
     heat_data = np.asarray(heat.dataobj)
+    assert 0 <= heat_data.min() and heat_data.max() <= 1 and heat_data.max() > 0
     others = [z for z in range(heat.shape[2]) if z not in used]
     assert heat_data[:, :, others].max() == 0
     assert not list(tmp_path.glob(".results.*"))  # no temporary folder left behind

@@ -165,11 +165,7 @@ class ArtefactsStage:
 
     def run(self, ctx: AnalysisContext) -> None:
         """Write the artefacts into ``ctx.scratch``."""
-        from app.pipeline.render.saliency import (
-            heatmap_volume,
-            write_nifti_fast,
-            write_overlay_png,
-        )
+        from app.pipeline.render.saliency import HEATMAP_RANGE, heatmap_volume, write_nifti_fast
 
         case = ctx.case
         if case is None:  # ended before the scans were loaded: nothing to draw
@@ -188,17 +184,16 @@ class ArtefactsStage:
         if planes is None:
             planes = {s: case.axial_slices(s, [centre])[:, :, 0] for s in SEQUENCES}
         mask2d = found.mask[:, :, centre] if found is not None else None
-        art.write_png(art.montage_rgb(planes, mask2d), ctx.scratch / art.MONTAGE_PNG)
-        written["montage"] = art.MONTAGE_PNG
+        maps = (ctx.result("saliency", SaliencyResult).slice_maps
+                if ctx.has_result("saliency") and prepared is not None else None)
+        written.update(art.write_figures(planes, mask2d, None if maps is None else maps[:, :, row],
+                                         ctx.scratch))
         if found is not None:
             art.write_mask_nifti(found.mask, case.affine, ctx.scratch / art.MASK_NIFTI)
             written["candidate_mask"] = art.MASK_NIFTI
-        if ctx.has_result("saliency") and prepared is not None:
-            maps = ctx.result("saliency", SaliencyResult).slice_maps
-            write_overlay_png(planes["flair"], maps[:, :, row], ctx.scratch / art.GRADCAM_PNG)
+        if maps is not None:
             volume = heatmap_volume(maps, prepared.indices, case.shape)
-            write_nifti_fast(volume, case.affine, ctx.scratch / art.HEATMAP_NIFTI)
-            written["gradcam"] = art.GRADCAM_PNG
+            write_nifti_fast(volume, case.affine, ctx.scratch / art.HEATMAP_NIFTI, HEATMAP_RANGE)
             written["heatmap"] = art.HEATMAP_NIFTI
         ctx.set_result(self.name, written)
 
