@@ -1,0 +1,486 @@
+"""The tumour-type model: is it a glioma at all, and is the scan like the training data?
+
+A small 3D convolutional network reads the whole brain, downsampled to a coarse grid, with the
+four sequences as channels, and answers one of TUMOUR_TYPES (glioma, meningioma, pituitary,
+metastasis, no_tumour). Its probabilities are temperature-scaled (calibrated on validation data)
+and its penultimate features ("embedding") give a Mahalanobis out-of-distribution score against
+class-conditional Gaussians with a shared covariance fitted on the training features (Lee et al.,
+NeurIPS 2018). Every preprocessing setting, the temperature, the OOD statistics' file and both
+thresholds come from the model card (``card.json`` beside the weights), nothing from code.
+
+Importing this module does not import TensorFlow; building or loading a model does.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from app.pipeline.classes import TUMOUR_TYPE_NAMES, TUMOUR_TYPES
+from app.pipeline.inputs import normalise
+from app.pipeline.model_card import CARD_FILE, DEMO_NOTICE, CardError, sha256_file
+from app.pipeline.sequences import SEQUENCES
+
+log = logging.getLogger(__name__)
+
+TASK = "tumour-type"
+EMBEDDING_LAYER = "embedding"
+LOGITS_LAYER = "logits"
+
+INPUT_RATIONALE = (
+    "The whole brain, not slices: the types differ in where the lesion lies relative to the brain "
+    "(extra-axial on the dura, on the midline below the brain at the sella, at the grey-white "
+    "junction, one lesion or several) as much as in its contrast, and a normal brain has no lesion "
+    "slice to pick. The four sequences are four channels of one {vx:g} mm grid "
+    "({sx}x{sy}x{sz} voxels, {mx:g}x{my:g}x{mz:g} mm, centred on the brain's bounding box), made "
+    "by averaging blocks of voxels (6x6x6 of a 1 mm BraTS volume), which keeps the network small "
+    "enough to train in minutes and run in milliseconds on two CPU cores while the lesions the "
+    "types are told by (>= 6 mm, with their oedema) still show. Each channel is a robust z-score "
+    "over the brain blocks, so scanner gain drops out."
+)
+
+OOD_MESSAGE = (
+    "This scan is unlike the data the model was trained on: no class is shown."
+)
+LOW_CONFIDENCE_MESSAGE = (
+    "Low confidence: the tumour type is uncertain (calibrated probability below the threshold "
+    "chosen on validation data)."
+)
+
+
+# --------------------------------------------------------------------------- the card
+
+
+@dataclass
+class TumourTypeCard:
+    """The tumour-type model card: input layout, normalisation, calibration, OOD, provenance.
+
+    ``input`` = {"voxel_mm": float, "shape": [X, Y, Z], "brain_fraction": float}; ``normalisation``
+    maps each sequence to an ``inputs.normalise`` spec plus "scale" (the z-score is divided by
+    it). ``calibration`` = {"temperature": T, ...}; ``ood`` = {"method": "mahalanobis",
+    "statistics_file", "statistics_sha256", "threshold", "validation_scores", ...};
+    ``low_confidence`` = {"threshold": p, "method": ...}.
+    """
+
+    name: str
+    task: str = TASK
+    version: str = "1.0"
+    classes: list[str] = field(default_factory=lambda: list(TUMOUR_TYPES))
+    sequences: list[str] = field(default_factory=lambda: list(SEQUENCES))
+    input: dict[str, Any] = field(
+        default_factory=lambda: {"voxel_mm": 6.0, "shape": [28, 32, 28], "brain_fraction": 0.5}
+    )
+    normalisation: dict[str, dict[str, Any]] = field(
+        default_factory=lambda: {
+            s: {"method": "robust-z", "clip": 5.0, "scale": 5.0} for s in SEQUENCES
+        }
+    )
+    architecture: dict[str, Any] = field(
+        default_factory=lambda: {"kind": "cnn3d", "filters": [16, 32, 48], "embedding": 64}
+    )
+    input_rationale: str = ""
+    calibration: dict[str, Any] = field(default_factory=lambda: {"temperature": 1.0})
+    ood: dict[str, Any] = field(default_factory=dict)
+    low_confidence: dict[str, Any] = field(default_factory=lambda: {"threshold": 0.6})
+    weights_file: str = "weights.npz"
+    weights_format: str = "npz written by classifier.save_weights_f16 (float16 kernels)"
+    weights_sha256: str = ""
+    training_data: str = ""
+    training: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    libraries: dict[str, str] = field(default_factory=dict)
+    demo: bool = True
+    intended_use: str = DEMO_NOTICE
+    date: str = field(default_factory=lambda: datetime.now(UTC).date().isoformat())
+
+    @property
+    def input_shape(self) -> tuple[int, int, int, int]:
+        """Return the network's input shape (X, Y, Z, channels)."""
+        return (*(int(s) for s in self.input["shape"]), len(self.sequences))  # type: ignore[return-value]
+
+    def validate(self) -> None:
+        """Raise CardError naming the first inconsistency (returns None)."""
+        if self.task != TASK:
+            raise CardError(f"card task is {self.task!r}, expected {TASK!r}")
+        if list(self.classes) != list(TUMOUR_TYPES):
+            raise CardError(f"classes must be {list(TUMOUR_TYPES)}, got {self.classes}")
+        if list(self.sequences) != list(SEQUENCES):
+            raise CardError(f"sequences must be {list(SEQUENCES)}, got {self.sequences}")
+        shape = self.input.get("shape")
+        if not (isinstance(shape, list) and len(shape) == 3 and all(8 <= int(s) <= 256
+                                                                     for s in shape)):
+            raise CardError(f"input shape must be three sizes in 8..256, got {shape}")
+        if not 0.5 <= float(self.input.get("voxel_mm", 0)) <= 16:
+            raise CardError("input voxel_mm must be within 0.5..16")
+        for seq in SEQUENCES:
+            if self.normalisation.get(seq, {}).get("method") not in ("robust-z", "minmax", "none"):
+                raise CardError(f"normalisation of {seq}: unknown method")
+        if float(self.calibration.get("temperature", 0)) <= 0:
+            raise CardError("calibration temperature must be positive")
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the card as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TumourTypeCard:
+        """Return a card from a dict; CardError for unknown keys, no name or inconsistencies."""
+        known = {f.name for f in fields(cls)}
+        extra = set(data) - known
+        if extra:
+            raise CardError(f"unknown tumour-type card keys: {sorted(extra)}")
+        if "name" not in data:
+            raise CardError("model card has no name")
+        card = cls(**data)
+        card.validate()
+        return card
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> TumourTypeCard:
+        """Return the card in ``model_dir``; CardError when missing, unreadable or invalid."""
+        path = Path(model_dir) / CARD_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise CardError(f"no model card at {path}") from exc
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CardError(f"unreadable model card {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CardError(f"model card {path} is not a JSON object")
+        return cls.from_dict(data)
+
+    def save(self, model_dir: str | os.PathLike) -> Path:
+        """Write card.json into ``model_dir`` atomically; return its path."""
+        self.validate()
+        out = Path(model_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / CARD_FILE
+        tmp = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
+        os.replace(tmp, path)
+        return path
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def _block_mean(volume: np.ndarray, factors: Sequence[int]) -> np.ndarray:
+    """Return the mean over blocks of ``factors`` voxels (zero-padded up to whole blocks)."""
+    pads = [(0, (-s) % f) for s, f in zip(volume.shape, factors, strict=True)]
+    if any(p for _, p in pads):
+        volume = np.pad(volume, pads)
+    sx, sy, sz = (s // f for s, f in zip(volume.shape, factors, strict=True))
+    fx, fy, fz = factors
+    out = volume.reshape(sx, fx, sy, fy, sz, fz).sum(axis=(1, 3, 5), dtype=np.float32)
+    return out * np.float32(1.0 / (fx * fy * fz))
+
+
+def resample_to(
+    volume: np.ndarray, voxel_size: Sequence[float], target_mm: float
+) -> np.ndarray:
+    """Return ``volume`` on a ``target_mm`` grid: block means when the ratio is whole, else zoom.
+
+    Refuses (ValueError) a volume that is not 3D or voxels larger than the target.
+    """
+    volume = np.asarray(volume)
+    if volume.ndim != 3:
+        raise ValueError(f"expected a 3D volume, got shape {volume.shape}")
+    ratios = [target_mm / float(v) for v in voxel_size]
+    if min(ratios) < 0.999:
+        raise ValueError(f"voxels of {tuple(voxel_size)} mm are coarser than {target_mm} mm")
+    whole = [int(round(r)) for r in ratios]
+    if all(abs(r - w) < 1e-3 for r, w in zip(ratios, whole, strict=True)):
+        return _block_mean(volume, whole)
+    smooth = ndimage.uniform_filter(volume.astype(np.float32), [max(1, int(r)) for r in ratios])
+    return ndimage.zoom(smooth, [1 / r for r in ratios], order=1, grid_mode=True, mode="nearest")
+
+
+def _centre_crop(stack: np.ndarray, centre: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Return the ``shape`` window of (X, Y, Z, C) ``stack`` centred on ``centre`` (0-padded)."""
+    out = np.zeros((*shape, stack.shape[-1]), dtype=np.float32)
+    src, dst = [], []
+    for c, size, n in zip(centre, shape, stack.shape[:3], strict=True):
+        start = int(round(c - size / 2))
+        lo, hi = max(start, 0), min(start + size, n)
+        src.append(slice(lo, hi))
+        dst.append(slice(lo - start, hi - start))
+    out[tuple(dst)] = stack[tuple(src)]
+    return out
+
+
+def prepare_volumes(
+    volumes: Mapping[str, np.ndarray], voxel_size: Sequence[float], card: TumourTypeCard
+) -> np.ndarray:
+    """Return the network input (X, Y, Z, 4) float32 for four canonical volumes, per the card.
+
+    Each sequence is averaged onto the card's grid; the brain is where at least
+    ``brain_fraction`` of a block's FLAIR voxels are non-zero; each channel is normalised within
+    it (``inputs.normalise``, then divided by the card's "scale"); the window of the card's shape
+    is centred on the brain's bounding box. ValueError when a sequence is missing, the shapes
+    differ or no block holds brain.
+    """
+    missing = [s for s in SEQUENCES if s not in volumes]
+    if missing:
+        raise ValueError(f"missing sequences {missing}")
+    shape = np.shape(volumes["flair"])
+    for seq in SEQUENCES:
+        if np.shape(volumes[seq]) != shape:
+            raise ValueError(f"{seq} has shape {np.shape(volumes[seq])}, FLAIR {shape}")
+    spec = card.input
+    target = float(spec["voxel_mm"])
+    flair = np.asarray(volumes["flair"])
+    brain = resample_to((flair != 0).astype(np.float32), voxel_size, target)
+    brain = brain >= float(spec.get("brain_fraction", 0.5))
+    if not brain.any():
+        raise ValueError("no brain: every block is mostly empty on FLAIR")
+    channels = []
+    for seq in SEQUENCES:
+        coarse = resample_to(volumes[seq], voxel_size, target)
+        norm = card.normalisation[seq]
+        channels.append(normalise(coarse, brain, norm) / np.float32(norm.get("scale", 1.0)))
+    stack = np.stack(channels, axis=-1)
+    hits = np.argwhere(brain)
+    centre = (hits.min(axis=0) + hits.max(axis=0) + 1) / 2
+    return _centre_crop(stack, centre, [int(s) for s in spec["shape"]])
+
+
+# --------------------------------------------------------------------------- calibration + OOD
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Return softmax(logits / temperature) along the last axis (float64, rows sum to 1)."""
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@dataclass(eq=False)
+class MahalanobisOOD:
+    """Class-conditional Gaussians with one shared covariance on the penultimate features.
+
+    ``score(features)`` is the smallest squared Mahalanobis distance to any class mean (larger =
+    less like the training data).
+    """
+
+    means: np.ndarray  # (K, D)
+    precision: np.ndarray  # (D, D)
+
+    @classmethod
+    def fit(
+        cls, features: np.ndarray, labels: np.ndarray, n_classes: int, shrinkage: float = 1e-3
+    ) -> MahalanobisOOD:
+        """Return the fit on training ``features`` (N, D) with integer ``labels`` (N,).
+
+        The shared covariance is the pooled within-class covariance plus ``shrinkage`` times its
+        mean variance on the diagonal (keeps it invertible). ValueError when a class has no
+        features.
+        """
+        features = np.asarray(features, dtype=np.float64)
+        labels = np.asarray(labels)
+        means = []
+        centred = []
+        for k in range(n_classes):
+            rows = features[labels == k]
+            if len(rows) == 0:
+                raise ValueError(f"class {k} has no training features")
+            means.append(rows.mean(axis=0))
+            centred.append(rows - means[-1])
+        resid = np.concatenate(centred)
+        cov = resid.T @ resid / len(resid)
+        cov += np.eye(len(cov)) * shrinkage * float(np.trace(cov)) / len(cov)
+        return cls(np.asarray(means), np.linalg.inv(cov))
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Return the (N,) minimum squared Mahalanobis distance of each feature row."""
+        features = np.atleast_2d(np.asarray(features, dtype=np.float64))
+        diff = features[:, None, :] - self.means[None, :, :]  # (N, K, D)
+        d2 = np.einsum("nkd,de,nke->nk", diff, self.precision, diff)
+        return d2.min(axis=1)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write means and precision to an .npz (float64) at ``path``; return the path."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, means=self.means, precision=self.precision)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> MahalanobisOOD:
+        """Return the statistics stored by :meth:`save`; CardError when missing or malformed."""
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                means, precision = npz["means"], npz["precision"]
+        except (OSError, KeyError, ValueError) as exc:
+            raise CardError(f"unreadable OOD statistics {path}: {exc}") from exc
+        if precision.shape != (means.shape[1], means.shape[1]):
+            raise CardError(f"OOD statistics {path}: precision does not match the means")
+        return cls(means, precision)
+
+
+def in_distribution_score(score: float, validation_scores: Sequence[float]) -> float:
+    """Return the conformal p-value of an OOD ``score`` against held-in validation scores.
+
+    (1 + #{validation >= score}) / (n + 1): near 1 for a typical scan, small for one more unusual
+    than almost every validation scan. ValueError for an empty validation list.
+    """
+    ref = np.asarray(validation_scores, dtype=np.float64)
+    if ref.size == 0:
+        raise ValueError("no validation scores to compare with")
+    return float((1 + np.count_nonzero(ref >= score)) / (ref.size + 1))
+
+
+# --------------------------------------------------------------------------- the network
+
+
+def build_network(card: TumourTypeCard) -> Any:
+    """Return the uncompiled Keras 3 network of ``card.architecture`` (outputs: logits, embedding).
+
+    Conv3D (3x3x3, batch norm, ReLU) blocks with max pooling between them, global average and
+    max pooling, a dense "embedding" layer (the penultimate features used for OOD) and a dense
+    "logits" layer. The model has two outputs: [logits, embedding].
+    """
+    from app.pipeline import tf_runtime
+
+    tf_runtime.configure()
+    import keras
+
+    arch = card.architecture
+    inputs = keras.Input(card.input_shape, name="volume")
+    x = inputs
+    filters = [int(f) for f in arch["filters"]]
+    for i, n in enumerate(filters):
+        x = keras.layers.Conv3D(n, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
+        x = keras.layers.Activation("relu", name=f"relu{i}")(x)
+        if i < len(filters) - 1:
+            x = keras.layers.MaxPooling3D(2, padding="same", name=f"pool{i}")(x)
+    pooled = keras.layers.Concatenate(name="pooled")(
+        [keras.layers.GlobalAveragePooling3D(name="gap")(x),
+         keras.layers.GlobalMaxPooling3D(name="gmp")(x)]
+    )
+    embedding = keras.layers.Dense(int(arch["embedding"]), activation="relu",
+                                   name=EMBEDDING_LAYER)(pooled)
+    dropped = keras.layers.Dropout(float(arch.get("dropout", 0.2)), name="dropout")(embedding)
+    logits = keras.layers.Dense(len(card.classes), name=LOGITS_LAYER)(dropped)
+    return keras.Model(inputs, [logits, embedding], name="tumour_type_cnn3d")
+
+
+class TumourTypeModel:
+    """A loaded tumour-type network + card + OOD statistics; ``predict`` cases or volumes."""
+
+    def __init__(self, network: Any, card: TumourTypeCard, ood: MahalanobisOOD | None) -> None:
+        card.validate()
+        from app.pipeline import tf_runtime
+
+        tf = tf_runtime.configure()
+        self.network = network
+        self.card = card
+        self.ood = ood
+        spec = tf.TensorSpec((None, *card.input_shape), tf.float32)
+        self._fn = tf.function(lambda x: network(x, training=False), input_signature=[spec])
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> TumourTypeModel:
+        """Return the model in ``model_dir`` (card.json, weights, OOD statistics), sha256-checked.
+
+        CardError when a file is missing, does not match the card's sha256 or the architecture.
+        """
+        from app.pipeline.classifier import load_weights_f16
+
+        model_dir = Path(model_dir)
+        card = TumourTypeCard.load(model_dir)
+        _verify(model_dir / card.weights_file, card.weights_sha256)
+        network = build_network(card)
+        load_weights_f16(network, model_dir / card.weights_file)
+        ood = None
+        if card.ood:
+            stats = model_dir / str(card.ood["statistics_file"])
+            _verify(stats, str(card.ood.get("statistics_sha256", "")))
+            ood = MahalanobisOOD.load(stats)
+        log.info("loaded tumour-type model %s %s from %s", card.name, card.version, model_dir)
+        return cls(network, card, ood)
+
+    def raw(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (logits (N, K), embedding (N, D)) for prepared inputs (N, X, Y, Z, 4)."""
+        logits, embedding = self._fn(np.asarray(batch, dtype=np.float32))
+        return np.asarray(logits), np.asarray(embedding)
+
+    def predict_volumes(
+        self, volumes: Mapping[str, np.ndarray], voxel_size: Sequence[float]
+    ) -> dict[str, Any]:
+        """Return the tumour-type result for four canonical volumes (see :meth:`predict`)."""
+        x = prepare_volumes(volumes, voxel_size, self.card)
+        logits, embedding = self.raw(x[None])
+        return self.summarise(logits[0], embedding[0])
+
+    def predict(self, case: Any) -> dict[str, Any]:
+        """Return the tumour-type result for a LoadedCase (reads all four volumes).
+
+        Keys: tumour_type (a class, or None when out of distribution), tumour_type_name,
+        probabilities {type: p} (temperature-calibrated), top_probability, low_confidence,
+        ood_score (squared Mahalanobis distance), ood_threshold, in_distribution (conformal
+        p-value in (0, 1]), out_of_distribution, message. Raises what ``case.volume`` raises
+        (InvalidInputError for unusable data) and ValueError when no brain is found.
+        """
+        volumes = {seq: case.volume(seq) for seq in SEQUENCES}
+        return self.predict_volumes(volumes, case.voxel_size)
+
+    def summarise(self, logits: np.ndarray, embedding: np.ndarray) -> dict[str, Any]:
+        """Return the result dict of :meth:`predict` from one case's logits and embedding."""
+        card = self.card
+        probs = softmax(logits, float(card.calibration["temperature"]))
+        top = int(np.argmax(probs))
+        p_top = float(probs[top])
+        low = p_top < float(card.low_confidence["threshold"])
+        ood_score = ood_threshold = in_dist = None
+        ood_flag = False
+        if self.ood is not None:
+            ood_score = float(self.ood.score(embedding[None])[0])
+            ood_threshold = float(card.ood["threshold"])
+            in_dist = in_distribution_score(ood_score, card.ood["validation_scores"])
+            ood_flag = ood_score > ood_threshold
+        cls = card.classes[top]
+        message = OOD_MESSAGE if ood_flag else (LOW_CONFIDENCE_MESSAGE if low else None)
+        return {
+            "tumour_type": None if ood_flag else cls,
+            "tumour_type_name": None if ood_flag else TUMOUR_TYPE_NAMES[cls],
+            "probabilities": {c: float(p) for c, p in zip(card.classes, probs, strict=True)},
+            "top_probability": p_top,
+            "low_confidence": bool(low),
+            "ood_score": ood_score,
+            "ood_threshold": ood_threshold,
+            "in_distribution": in_dist,
+            "out_of_distribution": bool(ood_flag),
+            "message": message,
+        }
+
+    def warm_up(self) -> None:
+        """Run one prediction on zeros so the first real case pays no tracing."""
+        self.raw(np.zeros((1, *self.card.input_shape), dtype=np.float32))
+
+
+def _verify(path: Path, sha256: str) -> None:
+    if not path.is_file():
+        raise CardError(f"file {path} named by the card is missing")
+    if sha256 and sha256_file(path) != sha256:
+        raise CardError(f"file {path} does not match the card's sha256")
+
+
+@functools.lru_cache(maxsize=2)
+def get_tumour_type_model(model_dir: str) -> TumourTypeModel:
+    """Return the process-wide TumourTypeModel for ``model_dir``, loaded and warmed up."""
+    model = TumourTypeModel.load(model_dir)
+    model.warm_up()
+    return model
