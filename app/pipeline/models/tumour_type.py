@@ -86,7 +86,10 @@ class TumourTypeCard:
         }
     )
     architecture: dict[str, Any] = field(
-        default_factory=lambda: {"kind": "cnn3d", "filters": [16, 32, 48], "embedding": 64}
+        default_factory=lambda: {
+            "kind": "cnn3d", "filters": [12, 16, 32], "first_stride": 2, "embedding": 48,
+            "dropout": 0.2,
+        }
     )
     input_rationale: str = ""
     calibration: dict[str, Any] = field(default_factory=lambda: {"temperature": 1.0})
@@ -347,7 +350,8 @@ def in_distribution_score(score: float, validation_scores: Sequence[float]) -> f
 def build_network(card: TumourTypeCard) -> Any:
     """Return the uncompiled Keras 3 network of ``card.architecture`` (outputs: logits, embedding).
 
-    Conv3D (3x3x3, batch norm, ReLU) blocks with max pooling between them, global average and
+    Conv3D (3x3x3, batch norm, ReLU) blocks, the first with ``first_stride``, max pooling
+    between the later ones, global average and
     max pooling, a dense "embedding" layer (the penultimate features used for OOD) and a dense
     "logits" layer. The model has two outputs: [logits, embedding].
     """
@@ -360,11 +364,13 @@ def build_network(card: TumourTypeCard) -> Any:
     inputs = keras.Input(card.input_shape, name="volume")
     x = inputs
     filters = [int(f) for f in arch["filters"]]
+    stride = int(arch.get("first_stride", 1))
     for i, n in enumerate(filters):
-        x = keras.layers.Conv3D(n, 3, padding="same", use_bias=False, name=f"conv{i}")(x)
+        x = keras.layers.Conv3D(n, 3, strides=stride if i == 0 else 1, padding="same",
+                                use_bias=False, name=f"conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
         x = keras.layers.Activation("relu", name=f"relu{i}")(x)
-        if i < len(filters) - 1:
+        if (i > 0 or stride == 1) and i < len(filters) - 1:
             x = keras.layers.MaxPooling3D(2, padding="same", name=f"pool{i}")(x)
     pooled = keras.layers.Concatenate(name="pooled")(
         [keras.layers.GlobalAveragePooling3D(name="gap")(x),
