@@ -5,7 +5,8 @@ four sequences as channels, and answers one of TUMOUR_TYPES (glioma, meningioma,
 metastasis, no_tumour). Its probabilities are temperature-scaled (calibrated on validation data)
 and its penultimate features ("embedding") give a Mahalanobis out-of-distribution score against
 class-conditional Gaussians with a shared covariance fitted on the training features (Lee et al.,
-NeurIPS 2018). Every preprocessing setting, the temperature, the OOD statistics' file and both
+NeurIPS 2018), on the globally pooled convolutional features that feed the penultimate layer.
+Every preprocessing setting, the temperature, the OOD statistics' file and both
 thresholds come from the model card (``card.json`` beside the weights), nothing from code.
 
 Importing this module does not import TensorFlow; building or loading a model does.
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 TASK = "tumour-type"
 EMBEDDING_LAYER = "embedding"
+FEATURES_LAYER = "pooled"
+"""The layer whose output feeds the OOD score (the globally pooled convolutional features)."""
 LOGITS_LAYER = "logits"
 
 INPUT_RATIONALE = (
@@ -43,10 +46,15 @@ INPUT_RATIONALE = (
     "junction, one lesion or several) as much as in its contrast, and a normal brain has no lesion "
     "slice to pick. The four sequences are four channels of one {vx:g} mm grid "
     "({sx}x{sy}x{sz} voxels, {mx:g}x{my:g}x{mz:g} mm, centred on the brain's bounding box), made "
-    "by averaging blocks of voxels (6x6x6 of a 1 mm BraTS volume), which keeps the network small "
-    "enough to train in minutes and run in milliseconds on two CPU cores while the lesions the "
-    "types are told by (>= 6 mm, with their oedema) still show. Each channel is a robust z-score "
-    "over the brain blocks, so scanner gain drops out."
+    "by averaging blocks of voxels (6x6x6 of a 1 mm BraTS volume; 3x3x3 of the 2 mm training "
+    "phantoms), so the network is small enough to train in minutes and run in milliseconds on two "
+    "CPU cores while lesions of >= 6 mm and their oedema still show. Inside the network the grid "
+    "is summarised by its axial, coronal and sagittal maximum- and mean-intensity projections "
+    "(per sequence), each read by a small 2D CNN: an enhancing or FLAIR-bright lesion anywhere "
+    "stands out in the maximum projections with its position relative to the brain kept in two "
+    "of three views, and 2D convolutions train ~15x faster than 3D ones on CPU (measured 9 vs "
+    "146 ms CPU per sample). Each channel is a robust z-score over the brain blocks (scanner gain "
+    "drops out), clipped to +-5, shifted by +5 and divided by 5: brain in [0, 2], outside 0."
 )
 
 OOD_MESSAGE = (
@@ -87,8 +95,7 @@ class TumourTypeCard:
     )
     architecture: dict[str, Any] = field(
         default_factory=lambda: {
-            "kind": "cnn3d", "filters": [12, 16, 32], "first_stride": 2, "embedding": 48,
-            "dropout": 0.2,
+            "kind": "projections", "filters": [32, 48, 64], "embedding": 64, "dropout": 0.2,
         }
     )
     input_rationale: str = ""
@@ -350,10 +357,11 @@ def in_distribution_score(score: float, validation_scores: Sequence[float]) -> f
 def build_network(card: TumourTypeCard) -> Any:
     """Return the uncompiled Keras 3 network of ``card.architecture`` (outputs: logits, embedding).
 
-    Conv3D (3x3x3, batch norm, ReLU) blocks, the first with ``first_stride``, max pooling
-    between the later ones, global average and
-    max pooling, a dense "embedding" layer (the penultimate features used for OOD) and a dense
-    "logits" layer. The model has two outputs: [logits, embedding].
+    "cnn25d": the slices folded into channels (X, Y, Z*4), then Conv2D blocks; "cnn3d": Conv3D
+    blocks. Each block is a 3-wide convolution, batch norm and ReLU, with max pooling between
+    blocks; then global average and
+    max pooling ("pooled": the features used for OOD), a dense "embedding" layer and a dense
+    "logits" layer. The model has two outputs: [logits, pooled features].
     """
     from app.pipeline import tf_runtime
 
@@ -362,25 +370,65 @@ def build_network(card: TumourTypeCard) -> Any:
 
     arch = card.architecture
     inputs = keras.Input(card.input_shape, name="volume")
-    x = inputs
     filters = [int(f) for f in arch["filters"]]
-    stride = int(arch.get("first_stride", 1))
-    for i, n in enumerate(filters):
-        x = keras.layers.Conv3D(n, 3, strides=stride if i == 0 else 1, padding="same",
-                                use_bias=False, name=f"conv{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"bn{i}")(x)
-        x = keras.layers.Activation("relu", name=f"relu{i}")(x)
-        if (i > 0 or stride == 1) and i < len(filters) - 1:
-            x = keras.layers.MaxPooling3D(2, padding="same", name=f"pool{i}")(x)
-    pooled = keras.layers.Concatenate(name="pooled")(
-        [keras.layers.GlobalAveragePooling3D(name="gap")(x),
-         keras.layers.GlobalMaxPooling3D(name="gmp")(x)]
-    )
+    if arch.get("kind") == "projections":
+        pooled = _projection_features(keras, inputs, filters)
+    else:
+        pooled = _volume_features(keras, inputs, filters, arch, card.input_shape)
     embedding = keras.layers.Dense(int(arch["embedding"]), activation="relu",
                                    name=EMBEDDING_LAYER)(pooled)
     dropped = keras.layers.Dropout(float(arch.get("dropout", 0.2)), name="dropout")(embedding)
     logits = keras.layers.Dense(len(card.classes), name=LOGITS_LAYER)(dropped)
-    return keras.Model(inputs, [logits, embedding], name="tumour_type_cnn3d")
+    return keras.Model(inputs, [logits, pooled], name="tumour_type_net")
+
+
+def _conv_stack(keras: Any, x: Any, filters: list[int], name: str, conv: Any, pool: Any,
+                gap: Any, gmp: Any) -> Any:
+    """Conv (3 wide, batch norm, ReLU) blocks with max pooling between; avg + max pooled."""
+    for i, n in enumerate(filters):
+        x = conv(n, 3, padding="same", use_bias=False, name=f"{name}conv{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"{name}bn{i}")(x)
+        x = keras.layers.Activation("relu", name=f"{name}relu{i}")(x)
+        if i < len(filters) - 1:
+            x = pool(2, padding="same", name=f"{name}pool{i}")(x)
+    return keras.layers.Concatenate(name=f"{name}pooled")(
+        [gap(name=f"{name}gap")(x), gmp(name=f"{name}gmp")(x)]
+    )
+
+
+def _projection_features(keras: Any, inputs: Any, filters: list[int]) -> Any:
+    """Axial, coronal and sagittal max and mean projections of the four channels, one 2D CNN
+    branch each; returns the concatenated pooled features."""
+    from keras import ops
+
+    branches = []
+    for axis, view in ((3, "axial"), (2, "coronal"), (1, "sagittal")):
+        proj = keras.layers.Lambda(
+            lambda v, a=axis: ops.concatenate([ops.max(v, axis=a), ops.mean(v, axis=a)], axis=-1),
+            name=f"{view}_projection",
+        )(inputs)
+        branches.append(_conv_stack(
+            keras, proj, filters, f"{view}_", keras.layers.Conv2D, keras.layers.MaxPooling2D,
+            keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
+        ))
+    return keras.layers.Concatenate(name="pooled")(branches)
+
+
+def _volume_features(keras: Any, inputs: Any, filters: list[int], arch: dict[str, Any],
+                     shape: tuple[int, ...]) -> Any:
+    """The "cnn25d" (slices folded into channels, Conv2D) or "cnn3d" (Conv3D) feature stack."""
+    if arch.get("kind") == "cnn25d":
+        sx, sy, sz, sc = shape
+        x = keras.layers.Reshape((sx, sy, sz * sc), name="fold")(inputs)
+        layers = (keras.layers.Conv2D, keras.layers.MaxPooling2D,
+                  keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+    elif arch.get("kind") == "cnn3d":
+        x = inputs
+        layers = (keras.layers.Conv3D, keras.layers.MaxPooling3D,
+                  keras.layers.GlobalAveragePooling3D, keras.layers.GlobalMaxPooling3D)
+    else:
+        raise CardError(f"unknown architecture kind {arch.get('kind')!r}")
+    return _conv_stack(keras, x, filters, "", *layers)
 
 
 class TumourTypeModel:
@@ -419,7 +467,7 @@ class TumourTypeModel:
         return cls(network, card, ood)
 
     def raw(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (logits (N, K), embedding (N, D)) for prepared inputs (N, X, Y, Z, 4)."""
+        """Return (logits (N, K), OOD features (N, D)) for prepared inputs (N, X, Y, Z, 4)."""
         logits, embedding = self._fn(np.asarray(batch, dtype=np.float32))
         return np.asarray(logits), np.asarray(embedding)
 

@@ -40,7 +40,8 @@ def test_geometry_labels_and_reproducibility(cases):
         assert set(np.unique(case.seg)) <= {0, 1, 2, 4}
         assert (case.volumes["flair"][case.seg > 0] > 0).all()
     again = generate_tumour_case("meningioma", SEEDS[0], voxel_mm=FAST_MM)
-    np.testing.assert_array_equal(again.volumes["t1ce"], cases["meningioma", SEEDS[0]].volumes["t1ce"])
+    first = cases["meningioma", SEEDS[0]]
+    np.testing.assert_array_equal(again.volumes["t1ce"], first.volumes["t1ce"])
 
 
 def test_refuses_unknown_type_and_class():
