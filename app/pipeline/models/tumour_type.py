@@ -36,8 +36,9 @@ log = logging.getLogger(__name__)
 
 TASK = "tumour-type"
 EMBEDDING_LAYER = "embedding"
-FEATURES_LAYER = "pooled"
-"""The layer whose output feeds the OOD score (the globally pooled convolutional features)."""
+FEATURES_LAYER = "ood_features"
+"""The network output that feeds the OOD score: the pooled features that feed the penultimate
+layer, then the spatial means of each earlier convolution block (one Mahalanobis block each)."""
 LOGITS_LAYER = "logits"
 
 INPUT_RATIONALE = (
@@ -185,14 +186,30 @@ class TumourTypeCard:
 
 
 def _block_mean(volume: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """Return the mean over blocks of ``factors`` voxels (zero-padded up to whole blocks)."""
-    pads = [(0, (-s) % f) for s, f in zip(volume.shape, factors, strict=True)]
-    if any(p for _, p in pads):
-        volume = np.pad(volume, pads)
-    sx, sy, sz = (s // f for s, f in zip(volume.shape, factors, strict=True))
-    fx, fy, fz = factors
-    out = volume.reshape(sx, fx, sy, fy, sz, fz).sum(axis=(1, 3, 5), dtype=np.float32)
-    return out * np.float32(1.0 / (fx * fy * fz))
+    """Return the mean over blocks of ``factors`` voxels (a partial last block counts as if
+    zero-padded to a whole one).
+
+    Reduces one axis at a time, the axis with the largest memory stride first, by adding its
+    ``f`` interleaved strided views: every add streams long contiguous runs, and each axis
+    shrinks the data for the next.
+    """
+    out = np.asarray(volume)
+    order = sorted(range(3), key=lambda ax: -abs(out.strides[ax]))
+    for ax in order:
+        f = int(factors[ax])
+        if f <= 1:
+            continue
+        n = out.shape[ax]
+        shape = list(out.shape)
+        shape[ax] = -(-n // f)
+        fortran = out.flags.f_contiguous and not out.flags.c_contiguous
+        acc = np.zeros(shape, dtype=np.float32, order="F" if fortran else "C")
+        for k in range(f):
+            part = out[(slice(None),) * ax + (slice(k, n, f),)]
+            acc[(slice(None),) * ax + (slice(0, part.shape[ax]),)] += part
+        out = acc
+    out = out.astype(np.float32, copy=False)
+    return out * np.float32(1.0 / float(np.prod([int(f) for f in factors])))
 
 
 def resample_to(
@@ -249,7 +266,7 @@ def prepare_volumes(
     spec = card.input
     target = float(spec["voxel_mm"])
     flair = np.asarray(volumes["flair"])
-    brain = resample_to((flair != 0).astype(np.float32), voxel_size, target)
+    brain = resample_to(flair != 0, voxel_size, target)
     brain = brain >= float(spec.get("brain_fraction", 0.5))
     if not brain.any():
         raise ValueError("no brain: every block is mostly empty on FLAIR")
@@ -277,29 +294,28 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 @dataclass(eq=False)
 class MahalanobisOOD:
-    """Class-conditional Gaussians with one shared covariance on the penultimate features.
+    """Class-conditional Gaussians with one shared covariance per block of network features.
 
-    ``score(features)`` is the smallest squared Mahalanobis distance to any class mean (larger =
-    less like the training data).
+    The feature vector is cut into consecutive blocks (``sizes``: one per layer, the feature
+    ensemble of Lee et al. 2018). For each block the score is the smallest squared Mahalanobis
+    distance to any class mean, divided by that block's median on the training features; the
+    OOD score is the sum over blocks (larger = less like the training data).
     """
 
-    means: np.ndarray  # (K, D)
-    precision: np.ndarray  # (D, D)
+    means: list[np.ndarray]  # per block (K, D_b)
+    precisions: list[np.ndarray]  # per block (D_b, D_b)
+    scales: np.ndarray  # (B,) training medians of each block's distance
 
-    @classmethod
-    def fit(
-        cls, features: np.ndarray, labels: np.ndarray, n_classes: int, shrinkage: float = 1e-3
-    ) -> MahalanobisOOD:
-        """Return the fit on training ``features`` (N, D) with integer ``labels`` (N,).
+    @property
+    def sizes(self) -> list[int]:
+        """Return the feature count of each block."""
+        return [int(m.shape[1]) for m in self.means]
 
-        The shared covariance is the pooled within-class covariance plus ``shrinkage`` times its
-        mean variance on the diagonal (keeps it invertible). ValueError when a class has no
-        features.
-        """
-        features = np.asarray(features, dtype=np.float64)
-        labels = np.asarray(labels)
-        means = []
-        centred = []
+    @staticmethod
+    def _fit_block(
+        features: np.ndarray, labels: np.ndarray, n_classes: int, shrinkage: float
+    ) -> tuple[np.ndarray, np.ndarray]:
+        means, centred = [], []
         for k in range(n_classes):
             rows = features[labels == k]
             if len(rows) == 0:
@@ -308,21 +324,65 @@ class MahalanobisOOD:
             centred.append(rows - means[-1])
         resid = np.concatenate(centred)
         cov = resid.T @ resid / len(resid)
-        cov += np.eye(len(cov)) * shrinkage * float(np.trace(cov)) / len(cov)
-        return cls(np.asarray(means), np.linalg.inv(cov))
+        cov += np.eye(len(cov)) * shrinkage * max(float(np.trace(cov)) / len(cov), 1e-12)
+        return np.asarray(means), np.linalg.inv(cov)
+
+    @staticmethod
+    def _block_d2(features: np.ndarray, means: np.ndarray, precision: np.ndarray) -> np.ndarray:
+        diff = features[:, None, :] - means[None, :, :]  # (N, K, D)
+        return np.einsum("nkd,de,nke->nk", diff, precision, diff).min(axis=1)
+
+    @classmethod
+    def fit(
+        cls,
+        features: np.ndarray,
+        labels: np.ndarray,
+        n_classes: int,
+        sizes: Sequence[int] | None = None,
+        shrinkage: float = 1e-3,
+    ) -> MahalanobisOOD:
+        """Return the fit on training ``features`` (N, D) with integer ``labels`` (N,).
+
+        ``sizes`` cuts D into blocks (default: one block). Each block's shared covariance is the
+        pooled within-class covariance plus ``shrinkage`` times its mean variance on the
+        diagonal. ValueError when a class has no features or the sizes do not add up to D.
+        """
+        features = np.asarray(features, dtype=np.float64)
+        labels = np.asarray(labels)
+        sizes = list(sizes) if sizes else [features.shape[1]]
+        if sum(sizes) != features.shape[1]:
+            raise ValueError(f"block sizes {sizes} do not add up to {features.shape[1]} features")
+        means, precisions, scales = [], [], []
+        start = 0
+        for size in sizes:
+            block = features[:, start:start + size]
+            m, p = cls._fit_block(block, labels, n_classes, shrinkage)
+            means.append(m)
+            precisions.append(p)
+            scales.append(max(float(np.median(cls._block_d2(block, m, p))), 1e-12))
+            start += size
+        return cls(means, precisions, np.asarray(scales))
 
     def score(self, features: np.ndarray) -> np.ndarray:
-        """Return the (N,) minimum squared Mahalanobis distance of each feature row."""
+        """Return the (N,) OOD score: the sum over blocks of scaled minimum squared distances."""
         features = np.atleast_2d(np.asarray(features, dtype=np.float64))
-        diff = features[:, None, :] - self.means[None, :, :]  # (N, K, D)
-        d2 = np.einsum("nkd,de,nke->nk", diff, self.precision, diff)
-        return d2.min(axis=1)
+        total = np.zeros(len(features))
+        start = 0
+        for m, p, scale in zip(self.means, self.precisions, self.scales, strict=True):
+            size = m.shape[1]
+            total += self._block_d2(features[:, start:start + size], m, p) / scale
+            start += size
+        return total
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Write means and precision to an .npz (float64) at ``path``; return the path."""
+        """Write the blocks' means, precisions and scales to an .npz at ``path``; return it."""
         path = Path(path)
+        arrays: dict[str, np.ndarray] = {"scales": self.scales}
+        for i, (m, p) in enumerate(zip(self.means, self.precisions, strict=True)):
+            arrays[f"means_{i}"] = m
+            arrays[f"precision_{i}"] = p.astype(np.float32)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp.npz")
-        np.savez(tmp, means=self.means, precision=self.precision)
+        np.savez_compressed(tmp, **arrays)
         os.replace(tmp, path)
         return path
 
@@ -331,12 +391,16 @@ class MahalanobisOOD:
         """Return the statistics stored by :meth:`save`; CardError when missing or malformed."""
         try:
             with np.load(path, allow_pickle=False) as npz:
-                means, precision = npz["means"], npz["precision"]
+                scales = npz["scales"].astype(np.float64)
+                means = [npz[f"means_{i}"].astype(np.float64) for i in range(len(scales))]
+                precisions = [npz[f"precision_{i}"].astype(np.float64)
+                              for i in range(len(scales))]
         except (OSError, KeyError, ValueError) as exc:
             raise CardError(f"unreadable OOD statistics {path}: {exc}") from exc
-        if precision.shape != (means.shape[1], means.shape[1]):
-            raise CardError(f"OOD statistics {path}: precision does not match the means")
-        return cls(means, precision)
+        for m, p in zip(means, precisions, strict=True):
+            if p.shape != (m.shape[1], m.shape[1]):
+                raise CardError(f"OOD statistics {path}: a precision does not match its means")
+        return cls(means, precisions, scales)
 
 
 def in_distribution_score(score: float, validation_scores: Sequence[float]) -> float:
@@ -372,33 +436,40 @@ def build_network(card: TumourTypeCard) -> Any:
     inputs = keras.Input(card.input_shape, name="volume")
     filters = [int(f) for f in arch["filters"]]
     if arch.get("kind") == "projections":
-        pooled = _projection_features(keras, inputs, filters)
+        pooled, early = _projection_features(keras, inputs, filters)
     else:
-        pooled = _volume_features(keras, inputs, filters, arch, card.input_shape)
+        pooled, early = _volume_features(keras, inputs, filters, arch, card.input_shape), []
     embedding = keras.layers.Dense(int(arch["embedding"]), activation="relu",
                                    name=EMBEDDING_LAYER)(pooled)
     dropped = keras.layers.Dropout(float(arch.get("dropout", 0.2)), name="dropout")(embedding)
     logits = keras.layers.Dense(len(card.classes), name=LOGITS_LAYER)(dropped)
-    return keras.Model(inputs, [logits, pooled], name="tumour_type_net")
+    features = (
+        keras.layers.Concatenate(name=FEATURES_LAYER)([pooled, *early]) if early else pooled
+    )
+    return keras.Model(inputs, [logits, features], name="tumour_type_net")
 
 
 def _conv_stack(keras: Any, x: Any, filters: list[int], name: str, conv: Any, pool: Any,
                 gap: Any, gmp: Any) -> Any:
-    """Conv (3 wide, batch norm, ReLU) blocks with max pooling between; avg + max pooled."""
+    """Conv (3 wide, batch norm, ReLU) blocks with max pooling between; return (avg + max pooled
+    features, each block's output)."""
+    blocks = []
     for i, n in enumerate(filters):
         x = conv(n, 3, padding="same", use_bias=False, name=f"{name}conv{i}")(x)
         x = keras.layers.BatchNormalization(name=f"{name}bn{i}")(x)
         x = keras.layers.Activation("relu", name=f"{name}relu{i}")(x)
+        blocks.append(x)
         if i < len(filters) - 1:
             x = pool(2, padding="same", name=f"{name}pool{i}")(x)
-    return keras.layers.Concatenate(name=f"{name}pooled")(
+    pooled = keras.layers.Concatenate(name=f"{name}pooled")(
         [gap(name=f"{name}gap")(x), gmp(name=f"{name}gmp")(x)]
     )
+    return pooled, blocks
 
 
-def _projection_features(keras: Any, inputs: Any, filters: list[int]) -> Any:
+def _projection_features(keras: Any, inputs: Any, filters: list[int]) -> tuple[Any, list[Any]]:
     """Axial, coronal and sagittal max and mean projections of the four channels, one 2D CNN
-    branch each; returns the concatenated pooled features."""
+    branch each; returns (the concatenated pooled features, the earlier blocks' spatial means)."""
     from keras import ops
 
     branches = []
@@ -411,7 +482,13 @@ def _projection_features(keras: Any, inputs: Any, filters: list[int]) -> Any:
             keras, proj, filters, f"{view}_", keras.layers.Conv2D, keras.layers.MaxPooling2D,
             keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D,
         ))
-    return keras.layers.Concatenate(name="pooled")(branches)
+    pooled = keras.layers.Concatenate(name="pooled")([b[0] for b in branches])
+    early = [
+        keras.layers.GlobalAveragePooling2D(name=f"{view}_mean{i}")(block)
+        for view, (_, blocks) in zip(("axial", "coronal", "sagittal"), branches, strict=True)
+        for i, block in enumerate(blocks[:-1])
+    ]
+    return pooled, early
 
 
 def _volume_features(keras: Any, inputs: Any, filters: list[int], arch: dict[str, Any],
@@ -428,7 +505,7 @@ def _volume_features(keras: Any, inputs: Any, filters: list[int], arch: dict[str
                   keras.layers.GlobalAveragePooling3D, keras.layers.GlobalMaxPooling3D)
     else:
         raise CardError(f"unknown architecture kind {arch.get('kind')!r}")
-    return _conv_stack(keras, x, filters, "", *layers)
+    return _conv_stack(keras, x, filters, "", *layers)[0]
 
 
 class TumourTypeModel:

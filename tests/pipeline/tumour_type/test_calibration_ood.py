@@ -106,9 +106,26 @@ def test_mahalanobis_scores_far_points_high(gaussian_features, tmp_path):
     far = ood.score(np.array([[20.0, 20.0, 20.0], [-15.0, 0.0, 0.0]]))
     assert near.max() < 0.1 and far.min() > 50
     loaded = MahalanobisOOD.load(ood.save(tmp_path / "ood.npz"))
-    np.testing.assert_allclose(loaded.score(feats[:10]), ood.score(feats[:10]))
+    np.testing.assert_allclose(loaded.score(feats[:10]), ood.score(feats[:10]), rtol=1e-4)
     with pytest.raises(ValueError, match="no training features"):
         MahalanobisOOD.fit(feats, labels, 4)
+
+
+def test_mahalanobis_feature_blocks_add_their_scaled_scores(gaussian_features):
+    feats, labels, _ = gaussian_features
+    rng = np.random.default_rng(3)
+    both = np.concatenate([feats, rng.normal(0, 1, size=(900, 2))], axis=1)
+    ood = MahalanobisOOD.fit(both, labels, 3, sizes=[3, 2])
+    assert ood.sizes == [3, 2]
+    first = MahalanobisOOD.fit(feats, labels, 3)
+    second = MahalanobisOOD.fit(both[:, 3:], labels, 3)
+    expected = first.score(feats[:5]) + second.score(both[:5, 3:])
+    np.testing.assert_allclose(ood.score(both[:5]), expected)
+    # A point normal in the first block but extreme in the second is caught by the second.
+    odd = np.array([[0.0, 0.0, 0.0, 12.0, -12.0]])
+    assert ood.score(odd)[0] > 20 * np.median(ood.score(both))
+    with pytest.raises(ValueError, match="do not add up"):
+        MahalanobisOOD.fit(both, labels, 3, sizes=[3, 3])
 
 
 def test_in_distribution_score_is_a_conformal_p_value(gaussian_features):

@@ -37,6 +37,11 @@ def test_block_mean_resampling():
     out = resample_to(vol, (1, 1, 1), 2.0)
     assert out.shape == (2, 2, 1)
     assert out[0, 0, 0] == pytest.approx(vol[:2, :2, :2].mean())
+    odd = np.random.default_rng(0).integers(0, 500, size=(13, 8, 7)).astype(np.int16)
+    padded = np.pad(odd.astype(np.float64), [(0, 2), (0, 1), (0, 2)])
+    expected = padded.reshape(5, 3, 3, 3, 3, 3).mean(axis=(1, 3, 5))
+    for layout in (odd, np.asfortranarray(odd)):
+        np.testing.assert_allclose(resample_to(layout, (1, 1, 1), 3.0), expected, rtol=1e-5)
     with pytest.raises(ValueError, match="coarser"):
         resample_to(vol, (4, 4, 4), 2.0)
 
