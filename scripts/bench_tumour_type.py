@@ -31,11 +31,11 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=777)
     args = parser.parse_args()
 
-    from app.pipeline.case_loader import load_case
     from app.pipeline.classes import TUMOUR_TYPES
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.io.naming import SEQUENCES
     from app.pipeline.models.tumour_type import TumourTypeModel
-    from app.pipeline.phantoms import write_case
-    from app.pipeline.sequences import SEQUENCES
+    from app.pipeline.synthetic.phantoms import write_case
     from app.pipeline.synthetic.tumour_types import generate_tumour_case
 
     model = TumourTypeModel.load(args.model)

@@ -93,7 +93,8 @@ def test_a_stage_can_end_the_analysis_early(tiny_models, phantom_paths, tmp_path
     assert set(summary["timings"]) == {"ingest", "lesion", "scope", "artefacts", "total"}
     assert summary["slice_method"] == "robust" and summary["slice_index"] is not None
     # The user still sees the montage and the candidate mask, and nothing else is promised.
-    assert set(summary["artefacts"]) == {"montage", "candidate_mask", "summary"}
+    assert set(summary["artefacts"]) == {
+        "montage", "montage_neurological", "candidate_mask", "summary"}
     assert sorted(p.name for p in out.iterdir()) == sorted(summary["artefacts"].values())
 
 
@@ -126,7 +127,7 @@ def test_artefacts_stage_runs_after_an_early_end_before_any_lesion(
     stages = [IngestStage(), Swapped(), LesionStage(tiny_models["subtype"].card), ArtefactsStage()]
     summary = analyse_case(phantom_paths, tmp_path / "r", tiny_models, stages=stages)
     assert summary["outcome"] == "needs_review" and summary["slice_index"] is None
-    assert set(summary["artefacts"]) == {"montage", "summary"}
+    assert set(summary["artefacts"]) == {"montage", "montage_neurological", "summary"}
 
 
 def test_failure_leaves_nothing_half_written(tiny_models, phantom_paths, tmp_path, monkeypatch):

@@ -66,9 +66,11 @@ def test_montage_refuses_a_missing_sequence_and_an_unknown_convention(planes_and
 def test_write_figures_writes_both_conventions_as_mirror_images(planes_and_mask, tmp_path):
     planes, mask = planes_and_mask
     cam = mask.astype(np.float32)
-    paths = art.write_figures(planes, mask, cam, tmp_path)
-    names = {p.name for p in paths}
+    written = art.write_figures(planes, mask, cam, tmp_path)
+    names = set(written.values())
     assert names == {n for by_key in art.FIGURES.values() for n in by_key.values()}
+    assert all(art.ARTEFACT_KEYS[key] == name for key, name in written.items())
+    assert all((tmp_path / name).is_file() for name in names)
     assert names <= set(art.ARTEFACTS)
     with Image.open(tmp_path / art.MONTAGE_PNG) as radio_png:
         radio = np.asarray(radio_png)

@@ -28,9 +28,9 @@ import numpy as np
 from scipy import ndimage
 
 from app.pipeline.classes import TUMOUR_TYPE_NAMES, TUMOUR_TYPES
-from app.pipeline.inputs import normalise
-from app.pipeline.model_card import CARD_FILE, DEMO_NOTICE, CardError, sha256_file
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import CARD_FILE, DEMO_NOTICE, CardError, sha256_file
+from app.pipeline.models.inputs import normalise
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,16 @@ class TumourTypeCard:
     demo: bool = True
     intended_use: str = DEMO_NOTICE
     date: str = field(default_factory=lambda: datetime.now(UTC).date().isoformat())
+
+    def summary_block(self) -> dict[str, Any]:
+        """Return the case summary's block for this model (name, version, sha256, demo, data)."""
+        return {
+            "name": self.name,
+            "version": self.version,
+            "weights_sha256": self.weights_sha256,
+            "demo": self.demo,
+            "training_data": self.training_data,
+        }
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -427,7 +437,7 @@ def build_network(card: TumourTypeCard) -> Any:
     max pooling ("pooled": the features used for OOD), a dense "embedding" layer and a dense
     "logits" layer. The model has two outputs: [logits, pooled features].
     """
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
     import keras
@@ -513,7 +523,7 @@ class TumourTypeModel:
 
     def __init__(self, network: Any, card: TumourTypeCard, ood: MahalanobisOOD | None) -> None:
         card.validate()
-        from app.pipeline import tf_runtime
+        from app.pipeline.models import tf_runtime
 
         tf = tf_runtime.configure()
         self.network = network
@@ -528,7 +538,7 @@ class TumourTypeModel:
 
         CardError when a file is missing, does not match the card's sha256 or the architecture.
         """
-        from app.pipeline.classifier import load_weights_f16
+        from app.pipeline.models.subtype import load_weights_f16
 
         model_dir = Path(model_dir)
         card = TumourTypeCard.load(model_dir)

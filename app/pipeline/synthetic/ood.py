@@ -19,8 +19,8 @@ import numpy as np
 from scipy import ndimage
 
 from app.pipeline.classes import TUMOUR_TYPES
-from app.pipeline.phantoms import _UNIT, _grid
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.synthetic.phantoms import _UNIT, _grid
 
 OOD_KINDS: tuple[str, ...] = ("ellipsoid", "noise", "corrupted", "body", "wrong_contrast")
 

@@ -1,6 +1,6 @@
 """Synthetic phantoms of every tumour type (and normal brains) on the MNI152 anatomy.
 
-Builds on :mod:`app.pipeline.phantoms` (its cached anatomy, smooth random fields, tissue
+Builds on :mod:`app.pipeline.synthetic.phantoms` (its cached anatomy, smooth random fields, tissue
 contrasts and glioma insertion) and adds the other types of the scope stage, each following its
 textbook imaging, with every hallmark randomised so that no single cue separates the types:
 
@@ -32,7 +32,8 @@ import numpy as np
 from scipy import ndimage
 
 from app.pipeline.classes import CLASSES, TUMOUR_TYPES
-from app.pipeline.phantoms import (
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.synthetic.phantoms import (
     _TISSUE,
     _UNIT,
     PhantomCase,
@@ -43,7 +44,6 @@ from app.pipeline.phantoms import (
     _jitter,
     _waves,
 )
-from app.pipeline.sequences import SEQUENCES
 
 # Lesion intensities in the relative units of phantoms._TISSUE (WM, GM, CSF of each sequence).
 _MENINGIOMA = {"flair": 0.95, "t1": 0.68, "t1ce": 1.85, "t2": 0.80}

@@ -88,8 +88,8 @@ def make_dataset(
     """
     from concurrent.futures import ProcessPoolExecutor
 
-    from app.pipeline.phantoms import _anatomy
     from app.pipeline.synthetic.ood import OOD_KINDS
+    from app.pipeline.synthetic.phantoms import _anatomy
 
     if n < 1:
         raise ValueError("n must be at least 1")
@@ -413,13 +413,13 @@ def train_model(
     (and the training record of its card) and only redoes calibration, OOD and thresholds.
     ValueError when a file is not an "id" dataset.
     """
-    from app.pipeline import tf_runtime
+    from app.pipeline.models import tf_runtime
 
     tf_runtime.configure()
     import keras
 
-    from app.pipeline.classifier import EVERY_LAYER, load_weights_f16, save_weights_f16
-    from app.pipeline.model_card import sha256_file
+    from app.pipeline.models.card import sha256_file
+    from app.pipeline.models.subtype import EVERY_LAYER, load_weights_f16, save_weights_f16
     from app.pipeline.models.tumour_type import build_network
 
     train = load_dataset(train_path)

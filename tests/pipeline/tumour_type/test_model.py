@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from app.pipeline.classes import TUMOUR_TYPES
-from app.pipeline.model_card import CardError
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import CardError
 from app.pipeline.models.tumour_type import TumourTypeCard, prepare_volumes, resample_to
-from app.pipeline.sequences import SEQUENCES
 from app.pipeline.synthetic.tumour_types import generate_tumour_case
 
 DEMO = Path(__file__).resolve().parents[3] / "models" / "tumour-type-demo"
@@ -79,8 +79,8 @@ def test_shipped_model_names_each_type_on_brats_size_cases(demo_model, kind):
 
 @pytest.mark.slow
 def test_shipped_model_reads_a_loaded_case(demo_model, tmp_path):
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.phantoms import write_case
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.synthetic.phantoms import write_case
 
     case = generate_tumour_case("glioma", 9002, voxel_mm=1.0)
     write_case(case, tmp_path, "G1")

@@ -7,7 +7,7 @@ import pytest
 from scipy import ndimage
 
 from app.pipeline.classes import CLASSES, TUMOUR_TYPES
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.synthetic.ood import OOD_KINDS, generate_ood_case
 from app.pipeline.synthetic.tumour_types import generate_tumour_case
 
