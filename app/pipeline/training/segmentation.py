@@ -55,6 +55,24 @@ VALIDATION_SEED = 5202
 TEST_SEED = 5303
 """Default phantom seeds: training, model selection and held-out test (all distinct)."""
 
+JUSTIFICATION = (
+    "2D U-Net on axial slices at 2 mm (block-averaged from the 1 mm grid inside the brain's "
+    "bounding box) with the four sequences of the slice and of its two neighbours as 12 "
+    "channels (2.5D). Chosen for accuracy within the budget of two shared CPU cores: inference "
+    "on every brain slice of a BraTS case in one batch (about 70 slices of 72x88) must take "
+    "under a second and training minutes, which a 3D patch network or a 1 mm 2D network (4-8x "
+    "the work) cannot meet. Neighbouring slices give the through-plane context that plain 2D "
+    "lacks. Resolution loss is limited by resampling the softmax probabilities linearly back to "
+    "1 mm before the argmax (on phantom label maps, a 2 mm round trip keeps Dice 0.99 for WT and "
+    "TC; only small enhancing foci lose more). Block averaging, like the classifier's robust "
+    "z-score within the brain, makes the input independent of scanner gain."
+)
+INTENDED_USE = (
+    "Demonstration of tumour sub-region segmentation (BraTS labels) for GliomaLens. Trained on "
+    "synthetic phantoms only; not for clinical use. Retrain and re-evaluate on real labelled data "
+    "(BraTS layout) before any research use."
+)
+
 CSV_FIELDS = (
     "case_id", "class", "seconds",
     *(f"{m}_{r}" for m in ("dice", "hd95") for r in REGIONS),
@@ -148,11 +166,13 @@ def build_arrays(
     card: SegmentationCard,
     *,
     background_fraction: float = 0.2,
+    et_repeat: int = 1,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return (X, Y, case index per row) from ``n`` phantoms of ``seed``, padded to one size.
 
-    Keeps every slice with tumour and a random ``background_fraction`` of the other brain slices.
+    Keeps every slice with tumour and a random ``background_fraction`` of the other brain slices;
+    slices holding enhancing tumour appear ``et_repeat`` times (ET is the rarest label).
     """
     rng = np.random.default_rng(seed + 7)
     xs, ys, owner = [], [], []
@@ -161,11 +181,13 @@ def build_arrays(
         x, y = case_arrays(vols, case.seg, case.voxel_size, card)
         tumour = y[..., 1:].sum(axis=(1, 2, 3)) > 0
         keep = tumour | (rng.random(len(y)) < background_fraction)
-        xs.append(x[keep])
-        ys.append(y[keep])
-        owner.append(np.full(int(keep.sum()), i))
+        times = np.where(y[..., 3].sum(axis=(1, 2)) > 0.5, et_repeat, 1) * keep
+        rows = np.repeat(np.arange(len(y)), times)
+        xs.append(x[rows])
+        ys.append(y[rows])
+        owner.append(np.full(len(rows), i))
         if progress:
-            progress(f"{cid} {case.cls}: {int(keep.sum())} slices")
+            progress(f"{cid} {case.cls}: {len(rows)} slices")
     h = max(a.shape[1] for a in xs)
     w = max(a.shape[2] for a in xs)
     x_all = np.concatenate([_pad_to(a, h, w) for a in xs])
@@ -180,7 +202,12 @@ _REGION_CHANNELS = ((1, 2, 3), (1, 3), (3,))  # WT, TC, ET in the [0, 1, 2, 4] c
 
 
 def segmentation_loss(y_true: Any, y_pred: Any) -> Any:
-    """Return cross-entropy + mean soft Dice loss over the WT, TC and ET regions (a scalar)."""
+    """Return cross-entropy + mean soft Dice loss over the WT, TC and ET regions (a scalar).
+
+    A region's Dice term counts only when the batch holds that region: with a smoothed Dice on a
+    batch without enhancing tumour, the loss would push every ET probability to zero, and ET is
+    rare (false positives are left to the cross-entropy).
+    """
     ops = keras.ops
     p = ops.clip(y_pred, 1e-7, 1.0)
     ce = -ops.mean(ops.sum(y_true * ops.log(p), axis=-1))
@@ -189,22 +216,24 @@ def segmentation_loss(y_true: Any, y_pred: Any) -> Any:
         t = sum(y_true[..., c] for c in chans)
         q = sum(y_pred[..., c] for c in chans)
         inter = ops.sum(t * q)
-        dice_loss += 1.0 - (2.0 * inter + 1.0) / (ops.sum(t) + ops.sum(q) + 1.0)
+        present = ops.cast(ops.sum(t) > 1.0, "float32")
+        dice_loss += present * (1.0 - (2.0 * inter + 1.0) / (ops.sum(t) + ops.sum(q) + 1.0))
     return ce + dice_loss / len(_REGION_CHANNELS)
 
 
-def coarse_dice(probs: np.ndarray, targets: np.ndarray, owner: np.ndarray) -> dict[str, float]:
-    """Return the mean per-case Dice of WT, TC, ET (and their mean) on the coarse grid."""
+def coarse_dice(probs: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Return the pooled Dice of WT, TC, ET (and their mean) over all slices, coarse grid.
+
+    Pooled over the validation set rather than averaged per case: a case without enhancing
+    tumour would otherwise swing between 0 and 1 on a few voxels, and model selection with it.
+    """
     pred = probs.argmax(axis=-1)
     ref = targets.argmax(axis=-1)
-    scores: dict[str, list[float]] = {r: [] for r in REGIONS}
-    for case in np.unique(owner):
-        rows = owner == case
-        for region, chans in zip(REGIONS, _REGION_CHANNELS, strict=True):
-            a, b = np.isin(pred[rows], chans), np.isin(ref[rows], chans)
-            total = a.sum() + b.sum()
-            scores[region].append(1.0 if total == 0 else 2.0 * (a & b).sum() / total)
-    out = {r: float(np.mean(v)) for r, v in scores.items()}
+    out = {}
+    for region, chans in zip(REGIONS, _REGION_CHANNELS, strict=True):
+        a, b = np.isin(pred, chans), np.isin(ref, chans)
+        total = a.sum() + b.sum()
+        out[region] = 1.0 if total == 0 else float(2.0 * (a & b).sum() / total)
     out["mean"] = float(np.mean(list(out.values())))
     return out
 
@@ -240,11 +269,12 @@ def train(
     train_seed: int = TRAIN_SEED,
     val_seed: int = VALIDATION_SEED,
     test_seed: int = TEST_SEED,
-    epochs: int = 12,
+    epochs: int = 20,
     batch_size: int = 16,
     learning_rate: float = 2e-3,
     crop: int = 48,
     base_filters: int = 12,
+    et_repeat: int = 2,
     name: str = "segmentation-demo",
     progress: Callable[[str], None] | None = None,
 ) -> SegmentationCard:
@@ -259,8 +289,8 @@ def train(
     card = SegmentationCard(name=name)
     card.architecture["base_filters"] = base_filters
     t0 = time.perf_counter()
-    x_tr, y_tr, _ = build_arrays(n_train, train_seed, card)
-    x_va, y_va, owner_va = build_arrays(n_val, val_seed, card, background_fraction=0.2)
+    x_tr, y_tr, _ = build_arrays(n_train, train_seed, card, et_repeat=et_repeat)
+    x_va, y_va, _ = build_arrays(n_val, val_seed, card)
     extract_s = time.perf_counter() - t0
     say(f"data: {len(x_tr)} training slices, {len(x_va)} validation slices ({extract_s:.0f} s)")
     keras.utils.set_random_seed(train_seed)
@@ -277,7 +307,7 @@ def train(
         xa, ya = _augment(x_tr, y_tr, rng, crop)
         fit = model.fit(xa, ya, batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
         probs = model.predict(x_va, batch_size=64, verbose=0)
-        val = coarse_dice(probs, y_va, owner_va)
+        val = coarse_dice(probs, y_va)
         row = {"epoch": epoch, "loss": round(float(fit.history["loss"][-1]), 4)}
         row.update({f"val_dice_{k}": round(v, 4) for k, v in val.items()})
         history.append(row)
@@ -305,18 +335,22 @@ def train(
         "validation_slices": int(len(x_va)),
         "epochs": epochs,
         "best_epoch": best[1],
-        "best_val_coarse_dice_mean": round(best[0], 4),
+        "best_val_pooled_coarse_dice_mean": round(best[0], 4),
         "batch_size": batch_size,
         "learning_rate": learning_rate,
         "optimizer": "Adam, cosine decay to 5%",
         "loss": "cross-entropy (soft targets) + mean soft Dice over WT, TC, ET",
         "augmentation": f"random {crop}x{crop} crops, left-right flip, per-channel scale 0.9-1.1",
+        "et_slice_repeat": et_repeat,
+        "selection": "epoch with the best mean pooled coarse Dice (WT, TC, ET) on validation",
         "extract_seconds": round(extract_s, 1),
         "fit_seconds": round(fit_s, 1),
         "history": history,
         "parameters": int(model.count_params()),
     }
     card.frameworks = {"keras": keras.__version__, "numpy": np.__version__}
+    card.justification = JUSTIFICATION
+    card.intended_use = INTENDED_USE
     card.save(out)
     return card
 
@@ -464,7 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--out", required=True, type=Path)
     t.add_argument("--n-train", type=int, default=90)
     t.add_argument("--n-val", type=int, default=12)
-    t.add_argument("--epochs", type=int, default=12)
+    t.add_argument("--epochs", type=int, default=20)
     t.add_argument("--train-seed", type=int, default=TRAIN_SEED)
     t.add_argument("--val-seed", type=int, default=VALIDATION_SEED)
     t.add_argument("--test-seed", type=int, default=TEST_SEED)
