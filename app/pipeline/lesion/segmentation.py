@@ -123,11 +123,19 @@ def extract_box(data: np.ndarray, origin: Sequence[int], size: Sequence[int]) ->
 
 
 def block_mean(data: np.ndarray, factors: Sequence[int]) -> np.ndarray:
-    """Return the float32 mean over blocks of ``factors`` (each axis a multiple of its factor)."""
+    """Return the float32 mean over blocks of ``factors`` (each axis a multiple of its factor).
+
+    Strided sums (one per offset in the block) are several times faster than a reshape-mean.
+    """
     fx, fy, fz = factors
     x, y, z = data.shape
-    view = data.reshape(x // fx, fx, y // fy, fy, z // fz, fz)
-    return view.mean(axis=(1, 3, 5), dtype=np.float32)
+    total = np.zeros((x // fx, y // fy, z // fz), dtype=np.float32)
+    for i in range(fx):
+        for j in range(fy):
+            for k in range(fz):
+                total += data[i::fx, j::fy, k::fz]
+    total *= np.float32(1.0 / (fx * fy * fz))
+    return total
 
 
 def coarse_volumes(
