@@ -27,13 +27,13 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import ndimage
 
-from app.pipeline import tf_runtime
-from app.pipeline.classifier import load_weights_f16
-from app.pipeline.inputs import normalise
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.lesion.segmentation_card import SegmentationCard
-from app.pipeline.model_card import CardError
-from app.pipeline.sequences import SEQUENCES
-from app.pipeline.slice_finder import brain_mask
+from app.pipeline.lesion.slice_finder import brain_mask
+from app.pipeline.models import tf_runtime
+from app.pipeline.models.card import CardError
+from app.pipeline.models.inputs import normalise
+from app.pipeline.models.subtype import load_weights_f16
 
 tf = tf_runtime.configure()
 import keras  # noqa: E402  (after TF is configured)
