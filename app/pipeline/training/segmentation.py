@@ -101,7 +101,7 @@ def phantom_source(case: phantoms.PhantomCase) -> PhantomSource:
     """Return a VolumeSource for an in-memory phantom (float32 copies of its volumes)."""
     vols = {s: case.volumes[s].astype(np.float32) for s in SEQUENCES}
     shape = tuple(case.seg.shape)
-    return PhantomSource(vols, case.affine, shape, case.voxel_size)  # type: ignore[arg-type]
+    return PhantomSource(vols, case.affine, shape, case.voxel_size)
 
 
 def phantom_plan(n: int, seed: int) -> list[tuple[str, str, np.random.SeedSequence]]:
