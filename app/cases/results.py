@@ -13,10 +13,11 @@ from typing import Any
 from flask import abort, url_for
 
 from app import storage
-from app.cases.schemas import SUBTYPE, ResultSchema, existing_artefacts, has_result
+from app.cases.schemas import ResultSchema, existing_artefacts, has_result
 from app.models import Case
 from app.pipeline.classes import CLASS_NAMES, CLASSES
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.outcomes import OUTCOME_LABELS, Outcome
 from app.pipeline.render import artefacts as art
 from app.pipeline.render.artefacts import ARTEFACTS
 
@@ -120,6 +121,43 @@ class ModelFacts:
 
 
 @dataclass(frozen=True)
+class SlotCall:
+    """What the sequence model says about the file in one of the user's slots."""
+
+    slot: str  # the slot's sequence key
+    slot_label: str  # "FLAIR"
+    detected_label: str  # the sequence the file looks like most
+    percent: str  # "98.0": its probability
+    data_p: str  # "0.980000", for scripts and tests
+    spread: str | None  # "1.2" (± percentage points), None without a spread
+    matches: bool  # the file looks like its slot
+    suggested: str  # the sequence key it gets in the suggested assignment
+    suggested_label: str
+    moves: bool  # the suggestion moves this file
+
+
+@dataclass(frozen=True)
+class SequenceCheck:
+    """The sequence check of a case: one call per slot and what to say about it."""
+
+    calls: tuple[SlotCall, ...]
+    message: str
+    differs: bool
+    confirmed: bool  # the user kept the slots after a warning
+    confirmed_note: str | None
+    t1_t1ce_message: str | None
+
+
+@dataclass(frozen=True)
+class SequenceReview:
+    """A needs_review case's question to the user: the two answers and where they are posted."""
+
+    message: str
+    reassign_url: str
+    confirm_url: str
+
+
+@dataclass(frozen=True)
 class ResultPage:
     """Everything the result section of templates/cases/result.html shows of a finished case."""
 
@@ -148,10 +186,10 @@ class ResultPage:
     gradcam_url: str | None
     downloads: tuple[Download, ...]
     save_name: str
+    sequence_check: SequenceCheck | None  # None when no sequence model ran
+    review: SequenceReview | None  # only while the case needs review
+    montage_caption: str
 
-
-OUTCOME_LABELS = {SUBTYPE: "Glioma subtype"}
-"""Words for outcomes; others are shown with their value's words (e.g. "no tumour")."""
 
 # The 3D viewer's overlays: key (element ids, colour swatch), label, artefact, opacity.
 OVERLAYS = (
@@ -215,6 +253,37 @@ def _timings(timings: dict[str, float]) -> tuple[str | None, tuple[tuple[str, st
     return (f"{_fixed(sum(timings.values()), 1)} s" if timings else None), stages
 
 
+CONFIRMED_NOTE = ("You kept your assignment of the files after the sequence check warned about "
+                  "it; the analysis used the files in the slots you chose.")
+
+
+def _sequence_check(section: dict[str, Any] | None) -> SequenceCheck | None:
+    if section is None:
+        return None
+    calls = []
+    for slot in SEQUENCES:
+        call = section["slots"][slot]
+        spread = float(call.get("spread") or 0.0)
+        suggested = section["assignment"].get(slot, slot)
+        calls.append(SlotCall(
+            slot=slot, slot_label=SEQUENCE_LABELS[slot],
+            detected_label=SEQUENCE_LABELS.get(call["detected"], call["detected"]),
+            percent=_fixed(float(call["probability"]) * 100, 1),
+            data_p=f"{float(call['probability']):.6f}",
+            spread=_fixed(spread * 100, 1) if spread > 0 else None,
+            matches=call["detected"] == slot,
+            suggested=suggested, suggested_label=SEQUENCE_LABELS.get(suggested, suggested),
+            moves=suggested != slot,
+        ))
+    differs = bool(section.get("differs"))
+    confirmed = bool(section.get("confirmed_by_user")) and differs
+    return SequenceCheck(
+        calls=tuple(calls), message=str(section.get("message") or ""), differs=differs,
+        confirmed=confirmed, confirmed_note=CONFIRMED_NOTE if confirmed else None,
+        t1_t1ce_message=section.get("t1_t1ce_message"),
+    )
+
+
 def _sequences(case: Case) -> tuple[Volume, ...]:
     volumes = []
     for sequence in SEQUENCES:
@@ -233,7 +302,7 @@ def _artefact_url(case: Case, name: str, **args: Any) -> str:
 
 
 def build_result_page(case: Case) -> ResultPage | None:
-    """Return the view model of a finished case's result, or None until the case is done.
+    """Return the view model of a case's result, or None until it is done or needs review.
 
     Built from `ResultSchema`, the same result the API and the status endpoint return; figures,
     overlays and downloads are offered for the artefacts that exist. Needs a request context
@@ -250,6 +319,14 @@ def build_result_page(case: Case) -> ResultPage | None:
     analysis_time, stage_times = _timings(result["timings"])
     present = set(existing_artefacts(case))
     outcome = result["outcome"]
+    needs_review = outcome == Outcome.NEEDS_REVIEW.value and case.status == outcome
+    review = None
+    if needs_review:
+        review = SequenceReview(
+            message=result.get("message") or "The files may sit in the wrong slots.",
+            reassign_url=url_for("cases.sequences_reassign", case_id=case.id),
+            confirm_url=url_for("cases.sequences_confirm", case_id=case.id),
+        )
     return ResultPage(
         outcome=outcome,
         outcome_label=OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize()),
@@ -284,4 +361,10 @@ def build_result_page(case: Case) -> ResultPage | None:
         downloads=tuple(Download(id_, label, _artefact_url(case, name, download=1))
                         for id_, label, name in DOWNLOADS if name in present),
         save_name="gliomalens-" + (case.pseudonym or case.id[:8]).replace(" ", "_") + ".png",
+        sequence_check=_sequence_check(result.get("sequences")),
+        review=review,
+        montage_caption=(
+            f"The chosen slice ({result.get('slice_index')}) in FLAIR, T1, T1ce and T2: the "
+            "classifier's input." if result.get("class") else
+            "An axial slice of the four files as uploaded, each labelled with its slot."),
     )

@@ -44,6 +44,10 @@ def _message(code: int, error: HTTPException) -> str:
         return MESSAGES[413].format(limit=_human_size(current_app.config["MAX_CONTENT_LENGTH"]))
     if code == 400 and isinstance(error, CSRFError):
         return "The form expired or was sent from elsewhere; reload the page and try again."
+    # A view's own words for a state conflict (`abort(409, message=...)`) are the clearest.
+    stated = (getattr(error, "data", None) or {}).get("message")
+    if code == 409 and stated:
+        return str(stated)
     return MESSAGES.get(code, error.description or "Error")
 
 
