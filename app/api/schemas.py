@@ -170,7 +170,10 @@ class SequenceActionSchema(Schema):
     )
     assignment = fields.Dict(
         keys=_SEQUENCE_NAME, values=_SEQUENCE_NAME,
-        metadata={"description": "With `reassign` only: for each slot (flair, t1, t1ce, t2), "
+        metadata={"properties": {s: {"type": "string", "enum": list(SEQUENCES)}
+                                 for s in SEQUENCES},
+                  "required": list(SEQUENCES), "additionalProperties": False,
+                  "description": "With `reassign` only: for each slot (flair, t1, t1ce, t2), "
                                  "the sequence its file is; a permutation of the four that "
                                  "moves at least one file. Default: the model's suggestion "
                                  "(`result.sequences.assignment`).",
