@@ -172,9 +172,9 @@ def answer_sequence_review(answer: dict[str, Any], case_id: str) -> tuple[Case, 
     case = case_or_404(case_id, user)
     try:
         if answer["action"] == CONFIRM:
-            confirm_sequences(case, user.id)
+            confirm_sequences(case, user.id, via="api")
         else:
-            reassign_sequences(case, user.id, answer.get("assignment"))
+            reassign_sequences(case, user.id, answer.get("assignment"), via="api")
     except SequenceActionError as exc:
         abort(exc.status, message=str(exc), field=exc.field)
     db.session.refresh(case)

@@ -192,15 +192,16 @@ def _undo(done: list[tuple[Path, Path]]) -> None:
         os.replace(target, src)
 
 
-def reassign_sequences(case: Case, user_id: int,
-                       assignment: Mapping[str, str] | None = None) -> dict[str, str]:
+def reassign_sequences(case: Case, user_id: int, assignment: Mapping[str, str] | None = None,
+                       *, via: str | None = None) -> dict[str, str]:
     """Move the case's files to the sequences they look like and re-run it; commits.
 
     `assignment` ({slot: sequence its file is}; default: the model's suggestion) must be a
     permutation of the four sequences (`validate_assignment`). Each Scan row takes its new
     sequence and its file the matching stored name (`<sequence>.nii[.gz]`); the case is re-run
     from the start, not confirmed, so the sequence check looks again. Returns the assignment
-    used. Refuses NotUnderReview (the case is not in needs_review, or another answer is being
+    used. The audit event's detail lists the moves, after `via` (e.g. "api") when given.
+    Refuses NotUnderReview (the case is not in needs_review, or another answer is being
     carried out) and InvalidAssignment (a bad assignment, or no suggestion to use).
     """
     if case.status != CaseStatus.NEEDS_REVIEW.value:
@@ -238,7 +239,8 @@ def reassign_sequences(case: Case, user_id: int,
         case.sequences_confirmed = False
         detail = ", ".join(f"{SEQUENCE_LABELS[s]} -> {SEQUENCE_LABELS[chosen[s]]}"
                            for s in SEQUENCES if chosen[s] != s)
-        audit("case_sequences_reassign", user_id=user_id, case_id=case_id, detail=detail)
+        audit("case_sequences_reassign", user_id=user_id, case_id=case_id,
+              detail=f"{via}: {detail}" if via else detail)
         db.session.commit()
     except BaseException:
         _undo(done)
@@ -249,10 +251,11 @@ def reassign_sequences(case: Case, user_id: int,
     return chosen
 
 
-def confirm_sequences(case: Case, user_id: int) -> None:
+def confirm_sequences(case: Case, user_id: int, *, via: str | None = None) -> None:
     """Keep the user's slots: mark the case `sequences_confirmed` and re-run it; commits.
 
     The sequence check then records the mismatch (`confirmed_by_user`) and the analysis goes on.
+    `via` (e.g. "api") is the audit event's detail.
     Refuses NotUnderReview when the case is not in needs_review (or is being answered).
     """
     if case.status != CaseStatus.NEEDS_REVIEW.value:
@@ -261,7 +264,7 @@ def confirm_sequences(case: Case, user_id: int) -> None:
     _claim(case)
     try:
         case.sequences_confirmed = True
-        audit("case_sequences_confirm", user_id=user_id, case_id=case_id)
+        audit("case_sequences_confirm", user_id=user_id, case_id=case_id, detail=via)
         db.session.commit()
     except BaseException:
         _release(case_id)

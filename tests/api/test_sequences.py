@@ -119,3 +119,13 @@ def test_documented(api_client):
     sequences = document["components"]["schemas"]["Result"]["properties"]["sequences"]
     assert sequences  # a declared schema, not a free-form dict
     assert "SequenceSlot" in document["components"]["schemas"]
+
+
+def test_answers_are_audited_as_api(api_client, review_case):
+    from app.models import AuditEvent
+
+    case = review_case()
+    api_client.post(f"{API}/cases/{case.id}/sequences", json={"action": "reassign"})
+    event = db.session.scalars(db.select(AuditEvent).where(
+        AuditEvent.action == "case_sequences_reassign")).one()
+    assert event.case_id == case.id and event.detail == "api: FLAIR -> T2, T2 -> FLAIR"

@@ -67,7 +67,6 @@ def test_review_page_says_when_t1_and_t1ce_cannot_be_told_apart(logged_in_client
 
 
 def test_review_buttons_post_with_csrf_tokens(csrf_app, review_case, user):
-    from tests.conftest import login
 
     case = review_case()
     client = csrf_app.test_client()
