@@ -263,14 +263,14 @@ def _sequence_check(section: dict[str, Any] | None) -> SequenceCheck | None:
     calls = []
     for slot in SEQUENCES:
         call = section["slots"][slot]
-        spread = float(call.get("spread") or 0.0)
+        spread = _fixed(float(call.get("spread") or 0.0) * 100, 1)
         suggested = section["assignment"].get(slot, slot)
         calls.append(SlotCall(
             slot=slot, slot_label=SEQUENCE_LABELS[slot],
             detected_label=SEQUENCE_LABELS.get(call["detected"], call["detected"]),
             percent=_fixed(float(call["probability"]) * 100, 1),
             data_p=f"{float(call['probability']):.6f}",
-            spread=_fixed(spread * 100, 1) if spread > 0 else None,
+            spread=None if spread == "0.0" else spread,  # below 0.05 points: not worth a "±"
             matches=call["detected"] == slot,
             suggested=suggested, suggested_label=SEQUENCE_LABELS.get(suggested, suggested),
             moves=suggested != slot,

@@ -251,3 +251,14 @@ def test_a_failed_move_leaves_files_and_rows_as_they_were(app, review_case, user
     assert _digests(case) == before
     folder = storage.case_dir(case.id) / storage.SCANS_DIR
     assert not [p for p in folder.iterdir() if p.name.endswith(".moving")]
+
+
+def test_a_spread_that_rounds_to_zero_gets_no_plus_minus(app, case_factory):
+    from app.cases.results import _sequence_check
+
+    section = make_sequence_check()
+    section["slots"]["t1"]["spread"] = 0.0004
+    section["slots"]["t2"]["spread"] = 0.0
+    calls = {c.slot: c for c in _sequence_check(section).calls}
+    assert calls["t1"].spread is None and calls["t2"].spread is None
+    assert calls["flair"].spread == "1.0"
