@@ -188,6 +188,7 @@ class ResultPage:
     save_name: str
     sequence_check: SequenceCheck | None  # None when no sequence model ran
     review: SequenceReview | None  # only while the case needs review
+    figures_title: str
     montage_caption: str
 
 
@@ -363,6 +364,7 @@ def build_result_page(case: Case) -> ResultPage | None:
         save_name="gliomalens-" + (case.pseudonym or case.id[:8]).replace(" ", "_") + ".png",
         sequence_check=_sequence_check(result.get("sequences")),
         review=review,
+        figures_title="What the classifier saw" if result.get("class") else "The files as uploaded",
         montage_caption=(
             f"The chosen slice ({result.get('slice_index')}) in FLAIR, T1, T1ce and T2: the "
             "classifier's input." if result.get("class") else

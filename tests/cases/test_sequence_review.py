@@ -50,6 +50,7 @@ def test_review_page_shows_message_table_montage_and_both_buttons(logged_in_clie
                     ("t1ce", "t1ce", "0.970000"), ("t2", "flair", "0.985000")]
     assert "98.0%" in page and "± 1.0" in page
     assert 'id="montage"' in page and "each labelled with its slot" in page
+    assert "The files as uploaded</h2>" in page and "What the classifier saw" not in page
     assert f'action="/cases/{case.id}/sequences/reassign"' in page
     assert f'action="/cases/{case.id}/sequences/confirm"' in page
     assert "Reassign the files as suggested and re-run" in page
