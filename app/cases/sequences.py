@@ -11,7 +11,8 @@ the same two actions, both here:
   sequence check then reports the mismatch without stopping the analysis.
 
 Both refuse (`NotUnderReview`) a case that is not waiting for this answer, and both claim the case
-first (its stage becomes `answering`) so that two answers sent at once cannot both act.
+first (its stage becomes `answering`; a claim older than STALE_CLAIM is taken to be left behind
+and may be retaken) so that two answers sent at once cannot both act.
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ import logging
 import os
 import uuid
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import or_, update
 
 from app import storage
 from app.audit import audit
 from app.extensions import db
 from app.models import Case, CaseStatus
+from app.models.base import utcnow
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
 from app.worker.state import Requeue, requeue
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 
 ANSWERING_STAGE = "answering"
 """The stage of a needs_review case while one user's answer is being carried out."""
+STALE_CLAIM = timedelta(minutes=5)
+"""After this long, a claim is taken to be left behind by a crashed request and may be retaken."""
 
 REASSIGN = "reassign"
 CONFIRM = "confirm"
@@ -126,7 +131,7 @@ def _claim(case: Case) -> None:
     result = db.session.execute(
         update(Case)
         .where(Case.id == case.id, Case.status == CaseStatus.NEEDS_REVIEW.value,
-               Case.stage != ANSWERING_STAGE)
+               or_(Case.stage != ANSWERING_STAGE, Case.updated_at < utcnow() - STALE_CLAIM))
         .values(stage=ANSWERING_STAGE)
     )
     if result.rowcount != 1:
