@@ -263,3 +263,22 @@ def test_a_spread_that_rounds_to_zero_gets_no_plus_minus(app, case_factory):
     calls = {c.slot: c for c in _sequence_check(section).calls}
     assert calls["t1"].spread is None and calls["t2"].spread is None
     assert calls["flair"].spread == "1.0"
+
+
+def test_a_claim_left_behind_is_retaken_after_a_while(app, review_case, user):
+    from datetime import timedelta
+
+    from app.cases.sequences import ANSWERING_STAGE, STALE_CLAIM, confirm_sequences
+    from app.models.base import utcnow
+
+    case = review_case()
+    case.stage = ANSWERING_STAGE  # a request that crashed half-way
+    db.session.commit()
+    with pytest.raises(NotUnderReview):
+        confirm_sequences(case, user.id)
+    db.session.execute(db.update(Case).where(Case.id == case.id).values(
+        updated_at=utcnow() - STALE_CLAIM - timedelta(seconds=1)))
+    db.session.commit()
+    confirm_sequences(case, user.id)
+    db.session.refresh(case)
+    assert case.status == "queued" and case.sequences_confirmed
