@@ -38,8 +38,10 @@ def create_app(config: Mapping[str, Any] | type | None = None) -> Flask:
     Path(app.config["STORAGE_DIR"]).mkdir(parents=True, exist_ok=True)
 
     configure_logging(app)
+    configure_proxy(app)
     register_extensions(app)
     register_blueprints(app)
+    register_rate_limits(app)
     register_errorhandlers(app)
     register_security_headers(app)
     register_commands(app)
@@ -66,8 +68,8 @@ def configure_logging(app: Flask) -> None:
 
 def register_extensions(app: Flask) -> None:
     """Bind db, migrate, login manager and CSRF protection to the app."""
+    from app.auth.sessions import init_sessions
     from app.extensions import csrf, db, login_manager, migrate
-    from app.models import User
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), render_as_batch=True)
@@ -76,10 +78,7 @@ def register_extensions(app: Flask) -> None:
     login_manager.login_message = "Please log in to continue."
     login_manager.login_message_category = "info"
     csrf.init_app(app)
-
-    @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    init_sessions(app)
 
 
 def register_blueprints(app: Flask) -> None:
@@ -101,6 +100,28 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(errors_bp)
 
 
+def configure_proxy(app: Flask) -> None:
+    """Mark cookies Secure over HTTPS; behind TRUSTED_PROXY_COUNT proxies, trust their headers.
+
+    Only then are X-Forwarded-For / X-Forwarded-Proto honoured (a client could forge them).
+    """
+    from app.security import SecureCookiesOverHttps
+
+    app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)  # type: ignore[method-assign]
+    count = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
+    if count > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+
+
+def register_rate_limits(app: Flask) -> None:
+    """Throttle failed logins, failed API token checks and uploads (app/ratelimit.py)."""
+    from app.ratelimit import register_limits
+
+    register_limits(app)
+
+
 def register_errorhandlers(app: Flask) -> None:
     """Answer errors in kind: JSON for API and fetch requests, an HTML page otherwise."""
     from app.errors.handlers import register
@@ -109,10 +130,12 @@ def register_errorhandlers(app: Flask) -> None:
 
 
 def register_security_headers(app: Flask) -> None:
-    """Set a strict Content-Security-Policy (scripts only from our origin) and related headers."""
-    from app.security import add_security_headers
+    """Set a strict CSP and related headers; no-store on every answer carrying patient data."""
+    from app.security import add_hsts, add_no_store, add_security_headers
 
     app.after_request(add_security_headers)
+    app.after_request(add_no_store)
+    app.after_request(add_hsts)
 
 
 def register_commands(app: Flask) -> None:

@@ -15,9 +15,17 @@ class AccountError(ValueError):
 
 
 def create_user(
-    email: str, password: str, *, role: str = Role.CLINICIAN.value, display_name: str = ""
+    email: str,
+    password: str,
+    *,
+    role: str = Role.CLINICIAN.value,
+    display_name: str = "",
+    must_change_password: bool = False,
 ) -> User:
-    """Create and add (not commit) a user; refuses a duplicate email, weak password or bad role."""
+    """Create and add (not commit) a user; refuses a duplicate email, weak password or bad role.
+
+    `must_change_password` marks a one-time password the user must replace at first login.
+    """
     email = email.strip().lower()
     if not email or "@" not in email:
         raise AccountError("A valid email address is required.")
@@ -25,7 +33,12 @@ def create_user(
         raise AccountError(f"Unknown role {role!r}.")
     if db.session.scalar(select(User).where(User.email == email)) is not None:
         raise AccountError(f"A user with email {email} already exists.")
-    user = User(email=email, display_name=display_name.strip() or email.split("@")[0], role=role)
+    user = User(
+        email=email,
+        display_name=display_name.strip() or email.split("@")[0],
+        role=role,
+        must_change_password=must_change_password,
+    )
     try:
         user.set_password(password)
     except ValueError as exc:

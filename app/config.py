@@ -8,9 +8,11 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
 GIB = 1024**3
+MAX_REMEMBER_ME_DAYS = 14
 
 
 def load_or_create_secret_key(instance_path: str | os.PathLike[str]) -> str:
@@ -81,6 +83,19 @@ class Config:
         self.REMEMBER_COOKIE_HTTPONLY = True
         self.REMEMBER_COOKIE_SECURE = self.SESSION_COOKIE_SECURE
         self.SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+        # Sessions (app/auth/sessions.py): idle timeout, absolute lifetime, remember-me (0 = off).
+        self.SESSION_IDLE_MINUTES = int(env.get("SESSION_IDLE_MINUTES") or 30)
+        self.SESSION_LIFETIME_HOURS = int(env.get("SESSION_LIFETIME_HOURS") or 12)
+        self.REMEMBER_ME_DAYS = min(
+            int(env.get("REMEMBER_ME_DAYS") or MAX_REMEMBER_ME_DAYS), MAX_REMEMBER_ME_DAYS
+        )
+        self.REMEMBER_COOKIE_DURATION = timedelta(days=max(self.REMEMBER_ME_DAYS, 1))
+        self.REMEMBER_COOKIE_SAMESITE = "Lax"
+        self.REMEMBER_COOKIE_REFRESH_EACH_REQUEST = False
+        self.PERMANENT_SESSION_LIFETIME = timedelta(hours=self.SESSION_LIFETIME_HOURS)
+        # Behind a reverse proxy: how many proxies to trust for X-Forwarded-For/-Proto (0 = none).
+        self.TRUSTED_PROXY_COUNT = int(env.get("TRUSTED_PROXY_COUNT") or 0)
+        self.HSTS_SECONDS = int(env.get("HSTS_SECONDS") or 31536000)
         self.LOG_LEVEL = env.get("LOG_LEVEL", "INFO")
         # Worker limits (seconds): soft raises inside the task, hard kills the child process.
         self.TASK_SOFT_TIME_LIMIT = int(env.get("TASK_SOFT_TIME_LIMIT") or 300)
@@ -92,6 +107,15 @@ class Config:
             "broker_url": broker,
             "task_ignore_result": True,
         }
+        # Throttling (app/ratelimit.py): counters in Redis when given, else in the database.
+        self.RATELIMIT_STORAGE_URI = env.get("RATELIMIT_STORAGE_URL") or (
+            broker if broker.startswith(("redis://", "rediss://")) else ""
+        )
+        self.RATELIMIT_HEADERS_ENABLED = True
+        self.LOGIN_LIMIT_ACCOUNT = env.get("LOGIN_LIMIT_ACCOUNT") or "5/minute;10/hour;30/day"
+        self.LOGIN_LIMIT_ADDRESS = env.get("LOGIN_LIMIT_ADDRESS") or "20/minute;100/hour;300/day"
+        self.API_TOKEN_LIMIT = env.get("API_TOKEN_LIMIT") or "20/minute;200/day"
+        self.UPLOAD_LIMIT = env.get("UPLOAD_LIMIT") or "30/hour;200/day"
 
     def as_dict(self) -> dict[str, object]:
         """Return the settings as a plain dict of UPPER_CASE names, ready for `app.config`."""

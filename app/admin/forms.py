@@ -6,7 +6,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from app.auth.forms import EMAIL
-from app.models.user import MIN_PASSWORD_LENGTH, Role
+from app.models.user import Role
+from app.passwords import MIN_PASSWORD_LENGTH
 
 ROLE_CHOICES = [
     SelectChoice(Role.CLINICIAN.value, "Clinician"),

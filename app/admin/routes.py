@@ -15,6 +15,7 @@ from app.accounts import AccountError, create_user
 from app.admin import bp
 from app.admin.forms import ActionForm, CreateUserForm, ResetPasswordForm, RoleForm
 from app.audit import audit
+from app.auth.sessions import end_all_sessions
 from app.extensions import db
 from app.models import AuditEvent, User
 
@@ -50,6 +51,7 @@ def users() -> str | tuple[str, int] | Response:
             user = create_user(
                 form.email.data, form.password.data,
                 role=form.role.data, display_name=form.display_name.data or "",
+                must_change_password=True,
             )
         except AccountError as exc:
             form.email.errors = [*form.email.errors, str(exc)]
@@ -86,6 +88,8 @@ def toggle_active(user_id: int) -> Response:
         flash("You cannot deactivate your own account.", "error")
         return redirect(url_for("admin.users"))
     user.active = not user.active
+    # Both ways: a reactivated account starts with no session, and no old cookie comes back.
+    end_all_sessions(user)
     action = "admin_activate_user" if user.active else "admin_deactivate_user"
     audit(action, user_id=current_user.id, detail=user.email)
     db.session.commit()
@@ -102,8 +106,13 @@ def reset_password(user_id: int) -> Response:
     if not form.validate_on_submit():
         flash("; ".join(e for errs in form.errors.values() for e in errs), "error")
         return redirect(url_for("admin.users"))
-    user.set_password(form.password.data)
+    try:
+        user.set_password(form.password.data)  # rotates the token: every session of it ends
+    except ValueError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("admin.users"))
     user.failed_logins = 0
+    user.must_change_password = True  # the admin knows it: the user picks their own next
     audit("admin_reset_password", user_id=current_user.id, detail=user.email)
     db.session.commit()
     flash(f"Password of {user.email} reset.", "info")

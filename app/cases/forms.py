@@ -2,7 +2,7 @@
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import Field, StringField, SubmitField
+from wtforms import BooleanField, Field, StringField, SubmitField
 from wtforms.validators import ValidationError
 
 from app.cases.uploads import UploadError, clean_pseudonym
@@ -33,6 +33,7 @@ class UploadForm(FlaskForm):
         "Patient pseudonym (optional, no real names)",
         validators=[pseudonym_rule],
     )
+    confirm_pseudonym = BooleanField("This pseudonym is not the patient's name")
     submit = SubmitField("Upload and analyse")
 
 

@@ -28,7 +28,7 @@ from app.cases.sequences import SequenceActionError, confirm_sequences, reassign
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.errors.handlers import wants_json
 from app.extensions import db
-from app.models.case import FINISHED_STATUSES
+from app.models.case import FINISHED_STATUSES, pseudonym_warning
 from app.pipeline.io.naming import SEQUENCES, naming_table
 from app.worker.queueing import enqueue_case
 
@@ -36,11 +36,25 @@ log = logging.getLogger(__name__)
 CASES_PER_PAGE = 25
 
 
+MAX_PAGE = 1_000_000
+
+
+def _page_number(raw: str | None) -> int:
+    """Return the page asked for; aborts 400 unless it is a whole number from 1 to MAX_PAGE."""
+    if raw is None:
+        return 1
+    # Bounded before int(): a huge number would overflow the database's OFFSET (a 500).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE)) \
+            or not 1 <= int(raw) <= MAX_PAGE:
+        abort(400, f"The page must be a whole number from 1 to {MAX_PAGE:,}.")
+    return int(raw)
+
+
 @bp.route("/cases")
 @login_required
 def index() -> str:
     """List the cases the user may see, newest first."""
-    page = request.args.get("page", 1, type=int)
+    page = _page_number(request.args.get("page"))
     cases = db.paginate(visible_cases(current_user), page=page, per_page=CASES_PER_PAGE)
     return render_template("cases/index.html", cases=cases)
 
@@ -53,7 +67,12 @@ def upload() -> Response | str | tuple[Response | str, int]:
     Script-driven uploads (Accept: application/json) get JSON: `{"redirect"}` or `{"errors"}`.
     """
     form = UploadForm()
-    if form.validate_on_submit():
+    pseudonym = (form.pseudonym.data or "").strip()
+    warning = pseudonym_warning(pseudonym) if request.method == "POST" else None
+    if warning and not form.confirm_pseudonym.data:
+        form.validate_on_submit()
+        form.pseudonym.errors = [*form.pseudonym.errors, warning]
+    elif form.validate_on_submit():
         files = {s: UploadedFile(form[s].data.filename or "", form[s].data.stream)
                  for s in SEQUENCES}
         try:

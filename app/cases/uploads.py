@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import BinaryIO
 
 from app import storage
+from app.cases.deidentify import StoredScan, deidentify_nifti
 from app.extensions import db
 from app.models import Case, CaseStatus, Scan
-from app.models.case import PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
+from app.models.case import pseudonym_problem
 from app.pipeline.errors import InvalidInputError
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
-from app.pipeline.io.nifti import VolumeInfo, check_same_grid, inspect_nifti
+from app.pipeline.io.nifti import check_same_grid
 
 log = logging.getLogger(__name__)
-
-CHUNK = 1024 * 1024
-GZIP_MAGIC = b"\x1f\x8b"
 
 
 class UploadError(ValueError):
@@ -31,24 +26,19 @@ class UploadError(ValueError):
         self.field = field
 
 
-_PSEUDONYM = re.compile(PSEUDONYM_PATTERN)
 
 
 def clean_pseudonym(raw: str | None) -> str | None:
     """Return the pseudonym stripped of outer spaces, or None when it is empty.
 
-    The one rule for a pseudonym (upload page, API, `store_upload`): at most
-    PSEUDONYM_MAX_LENGTH letters, digits, underscores, spaces, dots and dashes. Refuses anything
-    else with UploadError naming the field "pseudonym".
+    The one rule for a pseudonym (upload page, API, `store_upload`) is the Case model's
+    `pseudonym_problem` (length, characters, no date of birth); a refusal is an UploadError
+    naming the field "pseudonym".
     """
     value = (raw or "").strip()
-    if len(value) > PSEUDONYM_MAX_LENGTH:
-        raise UploadError(
-            f"The pseudonym is longer than {PSEUDONYM_MAX_LENGTH} characters.", "pseudonym"
-        )
-    if not _PSEUDONYM.fullmatch(value):
-        raise UploadError("The pseudonym may hold only letters, digits, underscores, spaces, "
-                          "dots and dashes.", "pseudonym")
+    problem = pseudonym_problem(value)
+    if problem:
+        raise UploadError(problem, "pseudonym")
     return value or None
 
 
@@ -58,48 +48,32 @@ def missing_file_message(sequence: str) -> str:
 
 
 class UploadedFile:
-    """What the upload needs from a file: its client name and a readable binary stream."""
+    """What the upload needs from a file: its client name and a readable binary stream.
+
+    The client's name only tells whether a file was chosen; it is never stored (it may hold the
+    patient's name): the stored name is the sequence's, e.g. ``flair.nii.gz``.
+    """
 
     def __init__(self, filename: str, stream: BinaryIO) -> None:
         self.filename = filename
         self.stream = stream
 
 
-def _stream_to_disk(source: BinaryIO, target: Path) -> tuple[str, int, bytes]:
-    """Copy `source` to `target` in chunks; return (sha256 hex, size in bytes, first 2 bytes)."""
-    digest = hashlib.sha256()
-    size = 0
-    head = b""
-    with target.open("wb") as out:
-        while chunk := source.read(CHUNK):
-            if size == 0:
-                head = chunk[:2]
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-    return digest.hexdigest(), size, head
-
-
-def _store_one(sequence: str, upload: UploadedFile, staging: Path) -> tuple[Path, str, int]:
-    label = SEQUENCE_LABELS[sequence]
-    raw = staging / f"{sequence}.upload"
-    sha256, size, head = _stream_to_disk(upload.stream, raw)
-    if size == 0:
-        raise UploadError(f"{label}: the file is empty.", sequence)
-    # The stored name is ours; the extension follows the content, not the client's name.
-    final = staging / (f"{sequence}.nii.gz" if head == GZIP_MAGIC else f"{sequence}.nii")
-    raw.rename(final)
-    return final, sha256, size
+def stored_name(sequence: str) -> str:
+    """Return the server-chosen file name of a stored sequence (never the client's name)."""
+    return f"{sequence}.nii.gz"
 
 
 def store_upload(
     files: Mapping[str, UploadedFile], owner_id: int, pseudonym: str | None = None
 ) -> Case:
-    """Validate and store four sequences as a new queued case; return the committed case.
+    """Validate, de-identify and store four sequences as a new queued case; return the case.
 
-    Refuses (UploadError naming the field) a bad pseudonym (`clean_pseudonym`), a missing or
-    empty file, content that is not a 3D NIfTI image within limits, and files that do not share
-    one voxel grid. On any refusal or failure nothing is kept: no database row, no file on disk.
+    Refuses (UploadError naming the field) a bad pseudonym (`clean_pseudonym`: also one holding a
+    date of birth), a missing or empty file, content that is not a 3D NIfTI image within limits
+    (app/cases/deidentify.py: decompression bombs, all-NaN/zero/constant content...), and files
+    that do not share one voxel grid. On any refusal or failure nothing is kept: no database row,
+    no file on disk.
     """
     pseudonym = clean_pseudonym(pseudonym)
     for sequence in SEQUENCES:
@@ -108,16 +82,15 @@ def store_upload(
     staging = storage.new_staging_dir()
     case_id: str | None = None
     try:
-        stored: dict[str, tuple[Path, str, int]] = {}
-        infos: dict[str, VolumeInfo] = {}
+        stored: dict[str, StoredScan] = {}
         for sequence in SEQUENCES:
-            stored[sequence] = _store_one(sequence, files[sequence], staging)
+            target = staging / stored_name(sequence)
             try:
-                infos[sequence] = inspect_nifti(stored[sequence][0], sequence)
+                stored[sequence] = deidentify_nifti(files[sequence].stream, target, sequence)
             except InvalidInputError as exc:
                 raise UploadError(str(exc), sequence) from exc
         try:
-            check_same_grid(infos)
+            check_same_grid({sequence: scan.info for sequence, scan in stored.items()})
         except InvalidInputError as exc:
             raise UploadError(str(exc), exc.sequence) from exc
 
@@ -128,18 +101,17 @@ def store_upload(
         scans_dir = storage.promote_staging_dir(staging, case.id)
         root = storage.storage_root()
         for sequence in SEQUENCES:
-            path, sha256, size = stored[sequence]
-            info = infos[sequence]
+            scan = stored[sequence]
             case.scans.append(
                 Scan(
                     sequence=sequence,
-                    stored_path=str((scans_dir / path.name).relative_to(root)),
-                    original_filename=Path(files[sequence].filename).name[:255],
-                    sha256=sha256,
-                    shape=list(info.shape),
-                    voxel_size=[float(v) for v in info.voxel_size],
-                    dtype=info.dtype,
-                    size_bytes=size,
+                    stored_path=str((scans_dir / scan.path.name).relative_to(root)),
+                    original_filename=scan.path.name,  # the server's name, never the client's
+                    sha256=scan.sha256,
+                    shape=list(scan.info.shape),
+                    voxel_size=[float(v) for v in scan.info.voxel_size],
+                    dtype=scan.info.dtype,
+                    size_bytes=scan.size_bytes,
                 )
             )
         db.session.commit()

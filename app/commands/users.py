@@ -53,12 +53,15 @@ def ensure_admin() -> None:
     if user_count() > 0:
         return
     password = random_password()
-    create_user("admin@localhost", password, role=Role.ADMIN.value, display_name="Administrator")
+    create_user(
+        "admin@localhost", password, role=Role.ADMIN.value, display_name="Administrator",
+        must_change_password=True,
+    )
     db.session.commit()
     click.echo("=" * 64)
     click.echo("First run: created administrator  admin@localhost")
     click.echo(f"with the one-time password         {password}")
-    click.echo("It is not shown again. Log in and change it on the admin page.")
+    click.echo("It is not shown again. Log in: you will be asked to change it at once.")
     click.echo("=" * 64)
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from app.extensions import db
@@ -18,6 +19,8 @@ MESSAGES = {
     404: "There is nothing here, or it is not yours to see.",
     405: "That method is not allowed here.",
     413: "The upload is too large. The limit is {limit}.",
+    429: "Too many attempts. Please wait {retry} and try again.",
+    503: "The service is briefly unavailable. Please try again in a minute.",
     500: "Something went wrong on our side. It has been logged; please try again.",
 }
 
@@ -37,21 +40,56 @@ def _human_size(n: int) -> str:
     return str(n)
 
 
+FORM_FIELD_TOO_LARGE = (
+    "A form field is too large: text fields may hold at most {limit} (files are sent as file "
+    "fields, up to {upload_limit} in all)."
+)
+DATABASE_UNAVAILABLE = (
+    "The database cannot be reached right now, so nothing can be shown or saved. Please try "
+    "again in a minute; if it lasts, tell your administrator."
+)
+
+
+def _413_message() -> str:
+    """Say which limit was hit: the whole request's, or one text field's (Werkzeug's form limit)."""
+    upload_limit = current_app.config["MAX_CONTENT_LENGTH"]
+    length = request.content_length
+    if length is not None and upload_limit is not None and length <= upload_limit:
+        form_limit = current_app.config.get("MAX_FORM_MEMORY_SIZE") or 500_000
+        return FORM_FIELD_TOO_LARGE.format(
+            limit=_human_size(form_limit), upload_limit=_human_size(upload_limit)
+        )
+    return MESSAGES[413].format(limit=_human_size(upload_limit))
+
+
+def _retry_words() -> str:
+    """Return how long until the limit that was hit resets, in words ("40 seconds")."""
+    from app.ratelimit import seconds_until_reset
+
+    seconds = seconds_until_reset()
+    if seconds is None:
+        return "a moment"
+    return f"{seconds} seconds" if seconds < 120 else f"{round(seconds / 60)} minutes"
+
+
 def _message(code: int, error: HTTPException) -> str:
     if code == 413:
-        from flask import current_app
-
-        return MESSAGES[413].format(limit=_human_size(current_app.config["MAX_CONTENT_LENGTH"]))
+        return _413_message()
     if code == 400 and isinstance(error, CSRFError):
         return "The form expired or was sent from elsewhere; reload the page and try again."
+    if code == 429:
+        return MESSAGES[429].format(retry=_retry_words())
     # A view's own words for a state conflict (`abort(409, message=...)`) are the clearest.
     stated = (getattr(error, "data", None) or {}).get("message")
     if code == 409 and stated:
         return str(stated)
+    # A description given where the error was raised (abort(400, "...")) says more than ours.
+    if error.description and error.description != type(error).description:
+        return error.description
     return MESSAGES.get(code, error.description or "Error")
 
 
-def _refused_field(error: HTTPException) -> tuple[str, str] | None:
+def _refused_field(error: HTTPException) -> tuple[str, str | None] | None:
     """Return (message, field) of refused input, or None when the error names no field.
 
     Two kinds carry one: `abort(400, message=..., field=...)` from a view, and a webargs
@@ -65,6 +103,9 @@ def _refused_field(error: HTTPException) -> tuple[str, str] | None:
     if not messages:
         return None
     by_field = next(iter(messages.values()))
+    if not isinstance(by_field, dict):  # the body as a whole, e.g. webargs' "Invalid JSON body."
+        problems = by_field if isinstance(by_field, list) else [by_field]
+        return (str(problems[0]) if problems else _message(400, error)), None
     field, problems = next(iter(by_field.items()))
     problem = problems[0] if isinstance(problems, list) else str(problems)
     if problem == "Unknown field.":
@@ -96,6 +137,37 @@ def handle_http_error(error: HTTPException) -> tuple[object, int, dict[str, str]
     return render_template("errors/error.html", code=code, message=message), code, headers
 
 
+def handle_database_error(error: SQLAlchemyError) -> tuple[object, int, dict[str, str]]:
+    """Answer a lost database with a clear 503 (Retry-After: 30), not a bare 500.
+
+    Errors that are not about reaching the database (a bug in a query) stay 500s.
+    """
+    if not _is_connection_error(error):
+        return handle_unexpected(error)
+    log.error("database unavailable on %s %s: %s", request.method, request.path, error)
+    try:
+        db.session.rollback()
+    except SQLAlchemyError as exc:
+        log.warning("rollback after a database error failed too: %s", exc)
+    # The page must not try to load the signed-in user from the database that just failed.
+    g._login_user = current_app.login_manager.anonymous_user()
+    headers = {"Retry-After": "30"}
+    if wants_json():
+        return jsonify(error=DATABASE_UNAVAILABLE, status=503), 503, headers
+    page = render_template("errors/error.html", code=503, message=DATABASE_UNAVAILABLE)
+    return page, 503, headers
+
+
+def _is_connection_error(error: SQLAlchemyError) -> bool:
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    text = str(getattr(error, "orig", error)).lower()
+    signs = ("unable to open database", "no such table", "could not connect", "connection refused",
+             "server closed the connection", "connection to server", "disk i/o error",
+             "database is locked", "terminating connection")
+    return any(sign in text for sign in signs)
+
+
 def handle_unexpected(error: Exception) -> tuple[object, int, dict[str, str]]:
     """Log an unexpected exception, roll back, and answer 500 without a stack trace."""
     log.exception("unhandled error on %s %s", request.method, request.path)
@@ -105,4 +177,5 @@ def handle_unexpected(error: Exception) -> tuple[object, int, dict[str, str]]:
 def register(app: Flask) -> None:
     """Install the error handlers on `app`."""
     app.register_error_handler(HTTPException, handle_http_error)
+    app.register_error_handler(SQLAlchemyError, handle_database_error)
     app.register_error_handler(Exception, handle_unexpected)

@@ -2,6 +2,7 @@
 
 from app.models.audit import AuditEvent, record_event
 from app.models.case import Case, CaseStatus, Prediction, Scan
+from app.models.ratelimit import RateLimitCounter
 from app.models.token import ApiToken
 from app.models.user import Role, User
 from app.models.worker import WorkerStatus
@@ -12,6 +13,7 @@ __all__ = [
     "Case",
     "CaseStatus",
     "Prediction",
+    "RateLimitCounter",
     "Role",
     "Scan",
     "User",

@@ -24,6 +24,8 @@ class AuditEvent(db.Model):
     case_id: Mapped[str | None] = mapped_column(String(32), index=True)
     detail: Mapped[str | None] = mapped_column(String(500))
     remote_addr: Mapped[str | None] = mapped_column(String(64))
+    # How many occurrences this row stands for (failed logins of unknown emails are aggregated).
+    count: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     user = relationship("User", lazy="joined")

@@ -28,6 +28,47 @@ from app.models.base import UTCDateTime, utcnow
 PSEUDONYM_MAX_LENGTH = 64
 PSEUDONYM_PATTERN = r"^[\w .\-]*$"
 
+_SEP = r"[-./_ ]"
+_MONTH_NAMES = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*"
+_DATE_PATTERNS = tuple(
+    re.compile(pattern, re.IGNORECASE)
+    for pattern in (
+        # 1950-01-31, 1950.01.31, 19500131
+        rf"(?<!\d)(?:19|20)\d\d{_SEP}?(?:0[1-9]|1[0-2]){_SEP}?(?:0[1-9]|[12]\d|3[01])(?!\d)",
+        # 31.01.1950, 01/31/1950, 31-1-50
+        rf"(?<!\d)\d{{1,2}}{_SEP}\d{{1,2}}{_SEP}(?:(?:19|20)\d\d|\d\d)(?!\d)",
+        # 31jan1950, 31 January 1950, Jan 31 1950
+        rf"(?<!\d)\d{{1,2}}{_SEP}?{_MONTH_NAMES}{_SEP}?\d{{2,4}}(?!\d)",
+        rf"(?<![a-z]){_MONTH_NAMES}{_SEP}?\d{{1,2}}{_SEP}+\d{{2,4}}(?!\d)",
+    )
+)
+
+
+def pseudonym_problem(pseudonym: str) -> str | None:
+    """Return why `pseudonym` is refused, or None: the one rule for the form and the API.
+
+    Refuses more than PSEUDONYM_MAX_LENGTH characters, characters outside PSEUDONYM_PATTERN and
+    anything that looks like a date (of birth): 1950-01-31, 31.01.1950, 19500131, 31 Jan 1950.
+    """
+    if len(pseudonym) > PSEUDONYM_MAX_LENGTH:
+        return f"The pseudonym is longer than {PSEUDONYM_MAX_LENGTH} characters."
+    if not re.fullmatch(PSEUDONYM_PATTERN, pseudonym):
+        return "The pseudonym may hold only letters, digits, underscores, spaces, dots and dashes."
+    if any(pattern.search(pseudonym) for pattern in _DATE_PATTERNS):
+        return ("The pseudonym looks like it holds a date (of birth?). Dates identify patients: "
+                "use a code such as P-0042 instead.")
+    return None
+
+
+def pseudonym_warning(pseudonym: str) -> str | None:
+    """Return a warning when `pseudonym` looks like a person's name ("John Doe"), else None."""
+    words = [w for w in re.split(r"[\s._\-]+", pseudonym) if w]
+    named = [w for w in words if len(w) > 1 and w.isalpha() and w[0].isupper() and w[1:].islower()]
+    if len(named) >= 2:
+        return ("This looks like a person's name. Pseudonyms must not identify the patient: use "
+                "a code such as P-0042, or tick the box below if it is not a name.")
+    return None
+
 
 class CaseStatus(enum.StrEnum):
     """The states of a case; the single source of truth for them."""

@@ -4,7 +4,7 @@
 
 // The naming conventions come from the server (app/pipeline/io/naming.py naming_table()), so the
 // drop zone, `flask model predict` and the dataset reader share one table.
-const NAMING = JSON.parse(document.getElementById('naming-table')?.textContent || '{}');
+const NAMING = JSON.parse(document.getElementById('slots')?.dataset.naming || '{}');
 const SEQUENCES = NAMING.sequences || [];
 const LABELS = NAMING.labels || {};
 const MIN_BYTES = 352; // a NIfTI-1 header alone is 348 bytes (+4 extension bytes in .nii)

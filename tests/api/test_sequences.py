@@ -129,3 +129,13 @@ def test_answers_are_audited_as_api(api_client, review_case):
     event = db.session.scalars(db.select(AuditEvent).where(
         AuditEvent.action == "case_sequences_reassign")).one()
     assert event.case_id == case.id and event.detail == "api: FLAIR -> T2, T2 -> FLAIR"
+
+
+@pytest.mark.parametrize("body", [b"\x00", b"{", b"not json"])
+def test_a_body_that_is_not_json_answers_400(api_client, review_case, body):
+    case = review_case()
+    response = api_client.post(f"{API}/cases/{case.id}/sequences", data=body,
+                               content_type="application/json")
+    assert response.status_code == 400
+    error = response.get_json()
+    assert error["error"] == "Invalid JSON body." and error["field"] is None

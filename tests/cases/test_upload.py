@@ -43,9 +43,9 @@ def test_valid_upload_creates_a_queued_case_with_four_scans(logged_in_client, ap
     for scan in case.scans:
         path = Path(app.config["STORAGE_DIR"]) / scan.stored_path
         assert path.is_file()
-        # the server picks the name; the client's name is kept only as metadata
+        # the server picks the name; the client's name (it may hold the patient's) is not kept
         assert path.name == f"{scan.sequence}.nii.gz"
-        assert scan.original_filename == f"CASE01_{scan.sequence}.nii.gz"
+        assert scan.original_filename == f"{scan.sequence}.nii.gz"
         import hashlib
         assert scan.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
         assert scan.shape == [24, 24, 16] and scan.voxel_size == [1.0, 1.0, 1.0]

@@ -25,8 +25,8 @@ NAMES = [
 
 HARNESS = """
 const table = %s;
-globalThis.document = { getElementById: (id) => (id === 'naming-table'
-  ? { textContent: JSON.stringify(table) } : null) };
+globalThis.document = { getElementById: (id) => (id === 'slots'
+  ? { dataset: { naming: JSON.stringify(table) } } : null) };
 const mod = await import(%s);
 const names = %s;
 console.log(JSON.stringify(names.map((n) => [mod.sequenceFromFilename(n),

@@ -23,6 +23,15 @@ def test_demo_card_states_what_it_is(demo_classifier):
     assert card.layout == "channels4" and demo_classifier.model.get_layer("conv5_block3_out")
 
 
+@pytest.mark.parametrize("cls", ["A", "O", "G"])
+def test_demo_model_gives_each_class_on_its_phantom(demo_classifier, tmp_path, cls):
+    """A change that answers one class for every case fails here (seed 11: not a training seed)."""
+    paths = write_phantom(tmp_path / "case", cls, 11, voxel_mm=1.0)
+    summary = analyse_case(paths, tmp_path / "results", ModelSet({"subtype": demo_classifier}))
+    assert summary["class"] == cls
+    assert summary["probabilities"][cls] == max(summary["probabilities"].values())
+
+
 def test_demo_model_end_to_end_on_a_phantom(demo_classifier, tmp_path):
     paths = write_phantom(tmp_path / "case", "G", 11, voxel_mm=1.0)
     summary = analyse_case(paths, tmp_path / "results", ModelSet({"subtype": demo_classifier}))
@@ -37,4 +46,6 @@ def test_demo_model_end_to_end_on_a_phantom(demo_classifier, tmp_path):
 def test_the_shipped_models_are_discovered_by_task():
     from .conftest import DEMO_MODEL
 
-    assert discover_models() == {"subtype": DEMO_MODEL}
+    found = discover_models()
+    assert found["subtype"] == DEMO_MODEL
+    assert found["sequence"] == DEMO_MODEL.parent / "sequence-demo"

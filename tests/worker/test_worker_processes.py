@@ -59,8 +59,11 @@ def test_three_uploaded_cases_complete(stack, phantom_files):
 def test_bad_case_fails_with_the_pipeline_message(stack, phantom_files, tmp_path):
     files = dict(phantom_files["G"])
     reference = nib.load(str(files["t2"]))
-    blank = tmp_path / "blank_t2.nii.gz"
-    nib.save(nib.Nifti1Image(np.zeros(reference.shape, np.int16), reference.affine), str(blank))
+    # Not all zero (the upload refuses that at once): one bright voxel, no plausible brain.
+    speck = np.zeros(reference.shape, np.int16)
+    speck[0, 0, 0] = 100
+    blank = tmp_path / "speck_t2.nii.gz"
+    nib.save(nib.Nifti1Image(speck, reference.affine), str(blank))
     files["t2"] = blank
     case = stack.wait_finished([stack.upload(files)])[0]
     assert case.status == "failed"
