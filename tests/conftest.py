@@ -198,3 +198,24 @@ def require_service_url(name: str) -> str | None:
         finally:
             engine.dispose()
     return url
+
+
+@pytest.fixture
+def review_case(user, nifti_case) -> Callable[..., object]:
+    """Make a case of `user` stored through the real upload path (files on disk, Scan rows),
+    stopped in needs_review by a sequence check (default: FLAIR and T2 swapped)."""
+    from app.cases.uploads import UploadedFile, store_upload
+    from tests.factories import make_review, write_artefacts
+
+    def factory(sequences: dict | None = None, owner=None):
+        files = {s: UploadedFile(p.name, p.open("rb")) for s, p in nifti_case.items()}
+        try:
+            case = store_upload(files, (owner or user).id)
+        finally:
+            for f in files.values():
+                f.stream.close()
+        make_review(case, sequences)
+        write_artefacts(case, ("montage.png", "summary.json"))
+        return case
+
+    return factory

@@ -129,3 +129,38 @@ def write_artefacts(case: Case, names: tuple[str, ...] | None = None,
     for name in names or tuple(blobs):
         (folder / name).write_bytes(blobs[name])
     return folder
+
+
+SWAPPED_FLAIR_T2 = {
+    "flair": [0.01, 0.005, 0.005, 0.98],
+    "t1": [0.005, 0.97, 0.02, 0.005],
+    "t1ce": [0.005, 0.02, 0.97, 0.005],
+    "t2": [0.985, 0.005, 0.005, 0.005],
+}
+"""Per-slot mean probabilities (columns: flair, t1, t1ce, t2) of a case whose FLAIR and T2 files
+were swapped."""
+
+
+def make_sequence_check(probabilities: dict[str, list[float]] | None = None,
+                        confirmed: bool = False) -> dict:
+    """Return the summary's `sequences` section as SequenceStage writes it: the model's own
+    `decide_assignment` on a small probability table (default: FLAIR and T2 swapped)."""
+    from app.pipeline.models.sequence import Thresholds, decide_assignment
+
+    table = probabilities or SWAPPED_FLAIR_T2
+    spreads = {slot: [0.01] * 4 for slot in table}
+    check = decide_assignment(table, spreads, Thresholds())
+    return {**check.to_dict(), "confirmed_by_user": confirmed}
+
+
+def make_review(case: Case, sequences: dict | None = None) -> Prediction:
+    """Store a needs_review result for `case` (the sequence check stopped it), as the worker
+    does: the summary's message is the check's; the case becomes `needs_review`."""
+    sequences = sequences or make_sequence_check()
+    summary = make_summary(outcome="needs_review", message=sequences["message"],
+                           extra={"sequences": sequences})
+    prediction = make_prediction(case, summary)
+    prediction.outcome = "needs_review"
+    case.status = case.stage = "needs_review"
+    db.session.commit()
+    return prediction

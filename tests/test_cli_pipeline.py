@@ -55,3 +55,72 @@ def test_bad_paths_get_one_clear_line(runner, tmp_path, args, message):
     assert len(result.output.strip().splitlines()) == 1
     assert "Traceback" not in result.output
 
+
+
+@pytest.fixture
+def sequence_training(monkeypatch):
+    """Record the config `flask model train --task sequence` builds, instead of training."""
+    from app.pipeline.models.sequence import SequenceCard
+    from app.pipeline.training import sequence as training
+
+    seen = {}
+
+    def fake_train(config, progress=None):
+        seen["config"] = config
+        return SequenceCard(name=config.name, metrics={"test": {"accuracy": 0.995, "n": 200}})
+
+    monkeypatch.setattr(training, "train_sequence_model", fake_train)
+    return seen
+
+
+def test_train_task_sequence_builds_its_config(runner, tmp_path, sequence_training):
+    result = runner.invoke(args=[
+        "model", "train", "--task", "sequence", "--out", str(tmp_path / "seq"),
+        "--n-cases", "12", "--n-val", "3", "--n-test", "4", "--train-seed", "11",
+        "--val-seed", "12", "--test-seed", "13", "--epochs", "2", "--name", "seq-small"])
+    assert result.exit_code == 0, result.output
+    config = sequence_training["config"]
+    assert (config.n_train, config.n_val, config.n_test) == (12, 3, 4)
+    assert (config.train_seed, config.val_seed, config.test_seed) == (11, 12, 13)
+    assert config.epochs == 2 and config.name == "seq-small"
+    assert str(config.out_dir) == str(tmp_path / "seq")
+    assert config.batch_size == 32 and config.learning_rate == 2e-3  # the task's defaults
+    assert "held-out test accuracy 0.9950 on 200 volumes (seed 13)" in result.output
+
+
+def test_train_task_sequence_defaults(runner, tmp_path, sequence_training):
+    from app.pipeline.training.sequence import SequenceTrainConfig
+
+    result = runner.invoke(args=["model", "train", "--task", "sequence", "--out",
+                                 str(tmp_path / "seq")])
+    assert result.exit_code == 0, result.output
+    defaults = SequenceTrainConfig(out_dir=tmp_path / "seq")
+    assert sequence_training["config"].describe() == {**defaults.describe(),
+                                                      "out_dir": str(tmp_path / "seq")}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "sequence", "--data", "{tmp}"], "--data do not apply to --task sequence"),
+    (["--task", "sequence", "--layout", "seed-strip", "--demo"],
+     "--layout, --demo do not apply to --task sequence"),
+    (["--n-cases", "3", "--data", "{tmp}", "--labels", "{tmp}/l.csv"],
+     "--n-cases do not apply to --task subtype"),
+    (["--data", "{tmp}"], "--task subtype needs --labels"),
+    ([], "--task subtype needs --data and --labels"),
+    (["--task", "sequence", "--epochs", "0"], "0 is not in the range x>=1"),
+    (["--task", "segmentation"], "'segmentation' is not one of 'subtype', 'sequence'"),
+])
+def test_train_refuses_options_of_the_other_task(runner, tmp_path, sequence_training, args,
+                                                 message):
+    result = runner.invoke(args=["model", "train", "--out", str(tmp_path / "m"),
+                                 *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "config" not in sequence_training
+
+
+def test_train_task_sequence_refuses_equal_seeds(runner, tmp_path):
+    result = runner.invoke(args=["model", "train", "--task", "sequence", "--out",
+                                 str(tmp_path / "m"), "--val-seed", "5", "--test-seed", "5"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: train, validation and test seeds must be distinct"

@@ -21,6 +21,7 @@ from app.api.schemas import (
     CasePageSchema,
     ErrorSchema,
     PageQuerySchema,
+    SequenceActionSchema,
     UploadSchema,
 )
 from app.audit import audit
@@ -28,6 +29,12 @@ from app.cases.access import case_or_404, visible_cases
 from app.cases.lifecycle import delete_case
 from app.cases.results import artefact_path
 from app.cases.schemas import CaseSchema, has_result
+from app.cases.sequences import (
+    CONFIRM,
+    SequenceActionError,
+    confirm_sequences,
+    reassign_sequences,
+)
 from app.cases.uploads import UploadError, store_upload
 from app.extensions import db
 from app.models import Case
@@ -125,8 +132,9 @@ def list_cases(query: dict[str, int]) -> dict[str, Any]:
 def get_case(case_id: str) -> Case:
     """Progress of a case; its result once done, its error once failed
 
-    Poll until `status` is `done` or `failed`. `result` is null until then; `files` lists the
-    artefacts that exist.
+    Poll until `status` is `done`, `needs_review` or `failed`. `result` is null until then;
+    `files` lists the artefacts that exist. `needs_review`: the files look swapped
+    (`result.sequences`, `result.message`); answer with `POST /cases/{case_id}/sequences`.
     """
     user = api_user()
     case = case_or_404(case_id, user)
@@ -135,6 +143,42 @@ def get_case(case_id: str) -> Case:
         audit("case_view", user_id=user.id, case_id=case.id, detail="api")
         db.session.commit()
     return case
+
+
+@bp.route("/cases/<case_id:case_id>/sequences", methods=["POST"], tags=["cases"],
+          parameters=[CASE_ID])
+@authenticated
+@bp.arguments(SequenceActionSchema, location="json",
+              example={"action": "reassign"})
+@bp.response(202, CaseSchema, description="The answer is applied and the case is queued again.")
+@bp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND)
+@bp.alt_response(409, schema=ErrorSchema,
+                 description="The case is not waiting for a sequence review (`needs_review`).")
+@bp.doc(operationId="answerSequenceReview")
+def answer_sequence_review(answer: dict[str, Any], case_id: str) -> tuple[Case, int]:
+    """Answer a sequence review: reassign the files, or keep the slots and continue
+
+    Only for a case whose `status` is `needs_review`. `{"action": "reassign"}` moves each file to
+    the sequence the model suggests (`result.sequences.assignment`); with `"assignment"`
+    (`{"flair": "t2", "t1": "t1", "t1ce": "t1ce", "t2": "flair"}`: the file in the FLAIR slot is
+    T2, ...) to the sequences given. `{"action": "confirm"}` keeps the slots as uploaded; the
+    analysis then goes on and `result.sequences.confirmed_by_user` records it. Either way the case
+    is queued again: poll it as after an upload.
+    ---
+    Refuses (400) an assignment that is not a permutation of the four sequences, one that moves
+    nothing, and one sent with `confirm`; 409 when the case is not in `needs_review`.
+    """
+    user = api_user()
+    case = case_or_404(case_id, user)
+    try:
+        if answer["action"] == CONFIRM:
+            confirm_sequences(case, user.id, via="api")
+        else:
+            reassign_sequences(case, user.id, answer.get("assignment"), via="api")
+    except SequenceActionError as exc:
+        abort(exc.status, message=str(exc), field=exc.field)
+    db.session.refresh(case)
+    return case, 202
 
 
 @bp.route("/cases/<case_id:case_id>", methods=["DELETE"], tags=["cases"], parameters=[CASE_ID])

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask_smorest.fields import Upload
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields
-from marshmallow.validate import Range
+from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, validates_schema
+from marshmallow.validate import OneOf, Range
 from werkzeug.datastructures import FileStorage
 
 from app.cases.schemas import CaseSchema, Dumping
+from app.cases.sequences import ACTIONS, CONFIRM, REASSIGN, InvalidAssignment, validate_assignment
 from app.cases.uploads import UploadedFile, UploadError, clean_pseudonym, missing_file_message
 from app.models import CaseStatus
 from app.models.case import CASE_ID_PATTERN, PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
@@ -146,3 +147,51 @@ UploadSchema = _Multipart.from_dict(
     name="Upload",
 )
 """POST /cases: the four sequences as files and an optional pseudonym (multipart)."""
+
+
+_SEQUENCE_NAME = fields.String(metadata={"enum": list(SEQUENCES)})
+
+
+class SequenceActionSchema(Schema):
+    """POST /cases/{case_id}/sequences: the answer to a sequence review (a JSON object)."""
+
+    class Meta:
+        """marshmallow options."""
+
+        unknown = RAISE
+
+    action = fields.String(
+        required=True,
+        validate=OneOf(ACTIONS, error="action must be one of: " + ", ".join(ACTIONS) + "."),
+        metadata={"enum": list(ACTIONS),
+                  "description": "`reassign`: move the files to the sequences they look like "
+                                 "and re-run; `confirm`: keep the slots as uploaded and "
+                                 "continue."},
+    )
+    assignment = fields.Dict(
+        keys=_SEQUENCE_NAME, values=_SEQUENCE_NAME,
+        metadata={"properties": {s: {"type": "string", "enum": list(SEQUENCES)}
+                                 for s in SEQUENCES},
+                  "required": list(SEQUENCES), "additionalProperties": False,
+                  "description": "With `reassign` only: for each slot (flair, t1, t1ce, t2), "
+                                 "the sequence its file is; a permutation of the four that "
+                                 "moves at least one file. Default: the model's suggestion "
+                                 "(`result.sequences.assignment`).",
+                  "example": {"flair": "t2", "t1": "t1", "t1ce": "t1ce", "t2": "flair"}},
+    )
+
+    @validates_schema(pass_original=True)
+    def _assignment_fits_action(self, data: dict[str, Any], original: Any,
+                                **_: Any) -> None:
+        """Refuse an assignment with `confirm`, and one that is not a permutation."""
+        if "assignment" not in data:
+            return
+        if data.get("action") == CONFIRM:
+            raise ValidationError("assignment goes with action reassign only; confirm keeps "
+                                  "the slots as uploaded.", field_name="assignment")
+        if data.get("action") == REASSIGN:
+            raw = original.get("assignment") if isinstance(original, dict) else None
+            try:
+                validate_assignment(raw)
+            except InvalidAssignment as exc:
+                raise ValidationError(str(exc), field_name="assignment") from exc

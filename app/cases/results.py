@@ -13,10 +13,11 @@ from typing import Any
 from flask import abort, url_for
 
 from app import storage
-from app.cases.schemas import SUBTYPE, ResultSchema, existing_artefacts, has_result
+from app.cases.schemas import ResultSchema, existing_artefacts, has_result
 from app.models import Case
 from app.pipeline.classes import CLASS_NAMES, CLASSES
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.pipeline.outcomes import OUTCOME_LABELS, Outcome
 from app.pipeline.render import artefacts as art
 from app.pipeline.render.artefacts import ARTEFACTS
 
@@ -132,6 +133,43 @@ class ModelFacts:
 
 
 @dataclass(frozen=True)
+class SlotCall:
+    """What the sequence model says about the file in one of the user's slots."""
+
+    slot: str  # the slot's sequence key
+    slot_label: str  # "FLAIR"
+    detected_label: str  # the sequence the file looks like most
+    percent: str  # "98.0": its probability
+    data_p: str  # "0.980000", for scripts and tests
+    spread: str | None  # "1.2" (± percentage points), None without a spread
+    matches: bool  # the file looks like its slot
+    suggested: str  # the sequence key it gets in the suggested assignment
+    suggested_label: str
+    moves: bool  # the suggestion moves this file
+
+
+@dataclass(frozen=True)
+class SequenceCheck:
+    """The sequence check of a case: one call per slot and what to say about it."""
+
+    calls: tuple[SlotCall, ...]
+    message: str
+    differs: bool
+    confirmed: bool  # the user kept the slots after a warning
+    confirmed_note: str | None
+    t1_t1ce_message: str | None
+
+
+@dataclass(frozen=True)
+class SequenceReview:
+    """A needs_review case's question to the user: the two answers and where they are posted."""
+
+    message: str
+    reassign_url: str
+    confirm_url: str
+
+
+@dataclass(frozen=True)
 class ResultPage:
     """Everything the result section of templates/cases/result.html shows of a finished case."""
 
@@ -161,10 +199,10 @@ class ResultPage:
     save_name: str
     case_label: str  # burnt into saved viewer images
     disclaimer: str  # burnt into saved viewer images
+    sequence_check: SequenceCheck | None  # None when no sequence model ran
+    review: SequenceReview | None  # only while the case needs review
+    figures_title: str
 
-
-OUTCOME_LABELS = {SUBTYPE: "Glioma subtype"}
-"""Words for outcomes; others are shown with their value's words (e.g. "no tumour")."""
 
 # The 3D viewer's overlays: key (element ids, colour swatch), label, artefact, opacity.
 OVERLAYS = (
@@ -181,6 +219,8 @@ FIGURES = (
      "Grad-CAM: the regions that weighed most in the suggestion (colour bar: 0 low, 1 high "
      "saliency)."),
 )
+UPLOADED_CAPTION = "An axial slice of the four files as uploaded, each labelled with its slot."
+"""The montage's caption when the analysis ended before classifying (e.g. needs_review)."""
 DEMO_IMAGE_NOTICE = "Demo model trained on synthetic phantoms only - not for clinical use."
 RESEARCH_IMAGE_NOTICE = "Research use only - not for clinical use."
 DOWNLOADS = (
@@ -240,6 +280,37 @@ def _timings(timings: dict[str, float]) -> tuple[str | None, tuple[tuple[str, st
     return (f"{_fixed(sum(timings.values()), 1)} s" if timings else None), stages
 
 
+CONFIRMED_NOTE = ("You kept your assignment of the files after the sequence check warned about "
+                  "it; the analysis used the files in the slots you chose.")
+
+
+def _sequence_check(section: dict[str, Any] | None) -> SequenceCheck | None:
+    if section is None:
+        return None
+    calls = []
+    for slot in SEQUENCES:
+        call = section["slots"][slot]
+        spread = _fixed(float(call.get("spread") or 0.0) * 100, 1)
+        suggested = section["assignment"].get(slot, slot)
+        calls.append(SlotCall(
+            slot=slot, slot_label=SEQUENCE_LABELS[slot],
+            detected_label=SEQUENCE_LABELS.get(call["detected"], call["detected"]),
+            percent=_fixed(float(call["probability"]) * 100, 1),
+            data_p=f"{float(call['probability']):.6f}",
+            spread=None if spread == "0.0" else spread,  # below 0.05 points: not worth a "±"
+            matches=call["detected"] == slot,
+            suggested=suggested, suggested_label=SEQUENCE_LABELS.get(suggested, suggested),
+            moves=suggested != slot,
+        ))
+    differs = bool(section.get("differs"))
+    confirmed = bool(section.get("confirmed_by_user")) and differs
+    return SequenceCheck(
+        calls=tuple(calls), message=str(section.get("message") or ""), differs=differs,
+        confirmed=confirmed, confirmed_note=CONFIRMED_NOTE if confirmed else None,
+        t1_t1ce_message=section.get("t1_t1ce_message"),
+    )
+
+
 def _sequences(case: Case) -> tuple[Volume, ...]:
     volumes = []
     for sequence in SEQUENCES:
@@ -258,7 +329,7 @@ def _artefact_url(case: Case, name: str, **args: Any) -> str:
 
 
 def build_result_page(case: Case) -> ResultPage | None:
-    """Return the view model of a finished case's result, or None until the case is done.
+    """Return the view model of a case's result, or None until it is done or needs review.
 
     Built from `ResultSchema`, the same result the API and the status endpoint return; figures,
     overlays and downloads are offered for the artefacts that exist. Needs a request context
@@ -276,6 +347,14 @@ def build_result_page(case: Case) -> ResultPage | None:
     present = set(existing_artefacts(case))
     outcome = result["outcome"]
     case_label = case.pseudonym or case.id[:8]
+    needs_review = outcome == Outcome.NEEDS_REVIEW.value and case.status == outcome
+    review = None
+    if needs_review:
+        review = SequenceReview(
+            message=result.get("message") or "The files may sit in the wrong slots.",
+            reassign_url=url_for("cases.sequences_reassign", case_id=case.id),
+            confirm_url=url_for("cases.sequences_confirm", case_id=case.id),
+        )
     return ResultPage(
         outcome=outcome,
         outcome_label=OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize()),
@@ -306,7 +385,9 @@ def build_result_page(case: Case) -> ResultPage | None:
         overlays=tuple(Volume(key, label, _artefact_url(case, name), name, opacity)
                        for key, label, name, opacity in OVERLAYS if name in present),
         figures=tuple(
-            Figure(id_, alt, caption, _artefact_url(case, radio),
+            Figure(id_, alt,
+                   caption if result.get("class") or id_ != "montage" else UPLOADED_CAPTION,
+                   _artefact_url(case, radio),
                    _artefact_url(case, neuro if neuro in present else radio))
             for id_, radio, neuro, alt, caption in FIGURES if radio in present
         ),
@@ -315,4 +396,8 @@ def build_result_page(case: Case) -> ResultPage | None:
         save_name="gliomalens-" + case_label.replace(" ", "_") + ".png",
         case_label=case_label,
         disclaimer=DEMO_IMAGE_NOTICE if result["disclaimer"] is not None else RESEARCH_IMAGE_NOTICE,
+        sequence_check=_sequence_check(result.get("sequences")),
+        review=review,
+        figures_title=("What the classifier saw" if result.get("class")
+                       else "The files as uploaded"),
     )

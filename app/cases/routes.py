@@ -24,10 +24,11 @@ from app.cases.forms import ConfirmForm, UploadForm
 from app.cases.lifecycle import delete_case, rerun_case
 from app.cases.results import artefact_path, build_result_page, scan_file
 from app.cases.schemas import STATUS_FIELDS, CaseSchema
+from app.cases.sequences import SequenceActionError, confirm_sequences, reassign_sequences
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.errors.handlers import wants_json
 from app.extensions import db
-from app.models.case import pseudonym_warning
+from app.models.case import FINISHED_STATUSES, pseudonym_warning
 from app.pipeline.io.naming import SEQUENCES, naming_table
 from app.worker.queueing import enqueue_case
 
@@ -102,7 +103,8 @@ def result(case_id: str) -> str:
     audit("case_view", user_id=current_user.id, case_id=case.id)
     db.session.commit()
     return render_template(
-        "cases/result.html", case=case, result=build_result_page(case), confirm=ConfirmForm()
+        "cases/result.html", case=case, result=build_result_page(case), confirm=ConfirmForm(),
+        finished_statuses=sorted(FINISHED_STATUSES),
     )
 
 
@@ -158,3 +160,36 @@ def delete(case_id: str) -> Response:
     delete_case(case, current_user.id)
     flash("The case was deleted.", "info")
     return redirect(url_for("cases.index"))
+
+
+@bp.route("/cases/<case_id:case_id>/sequences/reassign", methods=["POST"])
+@login_required
+def sequences_reassign(case_id: str) -> Response:
+    """Move the files to the sequences the model suggests and re-run (a needs_review case)."""
+    case = case_or_404(case_id, current_user)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        reassign_sequences(case, current_user.id)
+    except SequenceActionError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("The files were moved to the suggested sequences; the analysis starts again.",
+              "info")
+    return redirect(url_for("cases.result", case_id=case_id))
+
+
+@bp.route("/cases/<case_id:case_id>/sequences/confirm", methods=["POST"])
+@login_required
+def sequences_confirm(case_id: str) -> Response:
+    """Keep the user's assignment of the files and continue the analysis (a needs_review case)."""
+    case = case_or_404(case_id, current_user)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    try:
+        confirm_sequences(case, current_user.id)
+    except SequenceActionError as exc:
+        flash(str(exc), "error")
+    else:
+        flash("Your assignment is kept; the analysis continues.", "info")
+    return redirect(url_for("cases.result", case_id=case_id))

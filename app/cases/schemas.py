@@ -22,6 +22,7 @@ from app import storage
 from app.models import Case, CaseStatus, Prediction
 from app.models.case import CASE_ID_PATTERN
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.render.artefacts import ARTEFACTS
 
 SUBTYPE = "subtype"
@@ -89,6 +90,95 @@ class UncertaintySchema(Dumping):
     )
 
 
+BySequenceSchema = Dumping.from_dict(
+    {s: fields.Float(required=True) for s in SEQUENCES}, name="BySequence"
+)
+"""One number per sequence (flair, t1, t1ce, t2)."""
+
+_SEQUENCE = {"enum": list(SEQUENCES)}
+
+
+class SequenceSlotSchema(Dumping):
+    """What the sequence model says about the file in one slot."""
+
+    detected = fields.String(
+        required=True, metadata={**_SEQUENCE, "description": "The sequence this file looks like "
+                                                             "most (highest mean probability)."},
+    )
+    probability = fields.Float(
+        required=True, metadata={"minimum": 0, "maximum": 1,
+                                 "description": "Mean probability of `detected` over the "
+                                                "Monte-Carlo dropout passes."},
+    )
+    spread = fields.Float(
+        required=True, metadata={"minimum": 0,
+                                 "description": "Standard deviation of that probability over "
+                                                "the passes (how unsure the model is)."},
+    )
+    probabilities = fields.Nested(
+        BySequenceSchema, required=True,
+        metadata={"description": "Mean probability of each sequence."},
+    )
+    assigned = fields.String(
+        required=True, metadata={**_SEQUENCE, "description": "The sequence this file gets in "
+                                                             "the most likely assignment of the "
+                                                             "four files."},
+    )
+    assigned_probability = fields.Float(
+        required=True, metadata={"minimum": 0, "maximum": 1,
+                                 "description": "Probability of `assigned` (for a T1/T1ce pair "
+                                                "that cannot be told apart: P(T1) + P(T1ce))."},
+    )
+
+
+SequenceSlotsSchema = Dumping.from_dict(
+    {s: fields.Nested(SequenceSlotSchema, required=True) for s in SEQUENCES},
+    name="SequenceSlots",
+)
+"""The model's call for each of the user's slots."""
+
+AssignmentSchema = Dumping.from_dict(
+    {s: fields.String(required=True, metadata=_SEQUENCE) for s in SEQUENCES},
+    name="SequenceAssignment",
+)
+"""For each of the user's slots, the sequence its file is (a permutation of the four)."""
+
+
+class SequencesSchema(Dumping):
+    """Which file is which sequence: the sequence model's check of the four slots together."""
+
+    slots = fields.Nested(SequenceSlotsSchema, required=True)
+    assignment = fields.Nested(
+        AssignmentSchema, required=True,
+        metadata={"description": "The most likely sequence of each slot's file; the suggestion "
+                                 "that `POST /cases/{case_id}/sequences` applies by default."},
+    )
+    differs = fields.Boolean(
+        required=True, metadata={"description": "The assignment is not the user's."}
+    )
+    confident = fields.Boolean(
+        required=True,
+        metadata={"description": "Every file the assignment moves reaches the model's "
+                                 "confidence threshold."},
+    )
+    needs_review = fields.Boolean(
+        required=True, metadata={"description": "`differs` and `confident`: the analysis stops "
+                                                "unless the user confirmed the slots."},
+    )
+    t1_t1ce_ambiguous = fields.Boolean(
+        required=True, metadata={"description": "T1 and T1ce cannot be told apart (no visible "
+                                                "enhancement); their order is not guessed."},
+    )
+    t1_t1ce_probability = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    message = fields.String(required=True, metadata={"description": "The check in one sentence."})
+    t1_t1ce_message = fields.String(required=True, allow_none=True)
+    confirmed_by_user = fields.Boolean(
+        required=True,
+        metadata={"description": "The user kept the slots after a warning: a mismatch is "
+                                 "reported and did not stop the analysis."},
+    )
+
+
 def _section(description: str) -> fields.Field:
     return fields.Dict(allow_none=True, metadata={"description": description})
 
@@ -103,8 +193,9 @@ class ResultSchema(Dumping):
     outcome = fields.String(
         required=True,
         metadata={"description": "How the analysis ended: `subtype` when a class is given; "
-                                 "later also `needs_review`, `no_tumour`, `not_glioma`, "
-                                 "`out_of_distribution`."},
+                                 "`needs_review` when the files look swapped (see `sequences`; "
+                                 "answer with `POST /cases/{case_id}/sequences`); later also "
+                                 "`no_tumour`, `not_glioma`, `out_of_distribution`."},
     )
     class_ = fields.String(
         data_key="class", attribute="class", required=True, allow_none=True,
@@ -146,7 +237,11 @@ class ResultSchema(Dumping):
         metadata={"description": "Set whenever a demo model took part: the result is not for "
                                  "clinical use."},
     )
-    sequences = _section("Which file is which sequence, once that check runs.")
+    sequences = fields.Nested(
+        SequencesSchema, allow_none=True,
+        metadata={"description": "Which file is which sequence; null when no sequence model "
+                                 "ran."},
+    )
     segmentation = _section("The tumour segmentation and its measurements, once it runs.")
     tumour_type = _section("Whether the tumour looks like a glioma, once that model runs.")
     in_distribution = _section("Whether the scan is like the training data, once checked.")
@@ -191,6 +286,7 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
         else {c: float(probabilities.get(c, 0.0)) for c in CLASSES}
     )
     data.setdefault("uncertainty", None)
+    data["sequences"] = sequences_section(data.get("sequences"))
     data["low_confidence"] = bool(data.get("low_confidence", False))
     data["no_lesion_found"] = bool(data.get("no_lesion_found", False))
     data.setdefault("slice_index", prediction.slice_index)
@@ -203,6 +299,24 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
                                                 or {}).items()}
     demo = data["model"]["demo"] or any(m["demo"] for m in data.get("models", {}).values())
     data["disclaimer"] = DISCLAIMER if demo else None
+    return data
+
+
+def sequences_section(section: Any) -> dict[str, Any] | None:
+    """Return a stored `sequences` section ready for `SequencesSchema`, or None without one.
+
+    A section lacking a slot's call is left out (None) rather than shown half; optional keys an
+    older summary lacks get their neutral value. Never raises.
+    """
+    if not isinstance(section, dict):
+        return None
+    slots = section.get("slots")
+    if not isinstance(slots, dict) or not all(isinstance(slots.get(s), dict) for s in SEQUENCES):
+        return None
+    data = dict(section)
+    data.setdefault("assignment", {s: slots[s].get("assigned", s) for s in SEQUENCES})
+    data.setdefault("t1_t1ce_message", None)
+    data["confirmed_by_user"] = bool(data.get("confirmed_by_user", False))
     return data
 
 
@@ -229,7 +343,8 @@ class CaseSchema(Dumping):
     )
     result = fields.Nested(
         ResultSchema, required=True, allow_none=True,
-        metadata={"description": "The result once the status is `done`, else null."},
+        metadata={"description": "The result once the status is `done` or `needs_review` (why "
+                                 "the analysis stopped: see `result.sequences`), else null."},
     )
     files = fields.Dict(
         keys=fields.String(), values=fields.String(), required=True,
@@ -239,7 +354,7 @@ class CaseSchema(Dumping):
 
     @pre_dump
     def from_case(self, case: Case, **_: Any) -> dict[str, Any]:
-        """Return the answer's values for `case` (the result only when it is done)."""
+        """Return the answer's values for `case` (the result only when done or needs review)."""
         failed = case.status == CaseStatus.FAILED.value
         return {
             "id": case.id,
@@ -258,6 +373,11 @@ class CaseSchema(Dumping):
         }
 
 
+RESULT_STATUSES = frozenset({CaseStatus.DONE.value, CaseStatus.NEEDS_REVIEW.value})
+"""The states in which a case shows its result (a needs_review case shows why it stopped)."""
+
+
 def has_result(case: Case) -> bool:
-    """Return whether the case is done and has a prediction (a re-run hides the old one)."""
-    return case.status == CaseStatus.DONE.value and case.prediction is not None
+    """Return whether the case is done or needs review and has a prediction (a re-run hides the
+    old one)."""
+    return case.status in RESULT_STATUSES and case.prediction is not None

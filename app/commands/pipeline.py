@@ -43,21 +43,44 @@ def model() -> None:
     """Train, evaluate, import and run models (see docs/model.md)."""
 
 
+TRAIN_TASKS = ("subtype", "sequence")
+"""The models `flask model train` trains: the A/O/G classifier and the sequence CNN."""
+
+# Options that only one task reads; the others are shared.
+_SEQUENCE_ONLY = ("n_cases", "n_val", "n_test", "train_seed", "val_seed", "test_seed",
+                  "cache_dir")
+_SUBTYPE_ONLY = ("data_dir", "labels_csv", "layout", "image_size", "val_fraction", "dropout",
+                 "uncertainty_k", "seed", "workers", "max_minutes", "imagenet_weights",
+                 "init_from", "save_float32", "freeze_batchnorm", "training_data", "demo")
+# Shared options whose default depends on the task (None: the task's config default).
+_TASK_DEFAULTS = ("name", "epochs", "batch_size", "learning_rate", "patience")
+
+
+def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
+    """Return the options among `names` given on the command line (not left at the default)."""
+    flags = {p.name: p.opts[0] for p in ctx.command.params}
+    return [flags[n] for n in names
+            if ctx.get_parameter_source(n) is click.core.ParameterSource.COMMANDLINE]
+
+
 @model.command("train")
-@click.option("--data", "data_dir", required=True, type=_PATH, help="folder of cases (NIfTI)")
-@click.option("--labels", "labels_csv", required=True, type=_PATH,
-              help="labels CSV (CPM-RadPath columns)")
+@click.option("--task", type=click.Choice(TRAIN_TASKS), default="subtype", show_default=True,
+              help="which model: the A/O/G classifier or the sequence CNN (phantoms only)")
+@click.option("--data", "data_dir", type=_PATH, help="folder of cases (NIfTI) [subtype]")
+@click.option("--labels", "labels_csv", type=_PATH,
+              help="labels CSV (CPM-RadPath columns) [subtype]")
 @click.option("--out", "out_dir", required=True, type=_PATH, help="output model folder")
-@click.option("--name", help="model name for the card (default: the folder name)")
+@click.option("--name", help="model name for the card (default: the folder name; sequence: "
+                             "sequence-demo)")
 @click.option("--version", default="1.0", show_default=True)
 @click.option("--layout", type=click.Choice(["channels4", "seed-strip"]), default="channels4",
               show_default=True)
 @click.option("--image-size", type=int, default=96, show_default=True)
-@click.option("--epochs", type=int, default=12, show_default=True)
-@click.option("--batch-size", type=int, default=16, show_default=True)
-@click.option("--learning-rate", type=float, default=1e-3, show_default=True)
+@click.option("--epochs", type=click.IntRange(1), help="[default: subtype 12, sequence 14]")
+@click.option("--batch-size", type=click.IntRange(1), help="[default: subtype 16, sequence 32]")
+@click.option("--learning-rate", type=float, help="[default: subtype 1e-3, sequence 2e-3]")
 @click.option("--val-fraction", type=float, default=0.15, show_default=True)
-@click.option("--patience", type=int, default=3, show_default=True)
+@click.option("--patience", type=click.IntRange(1), help="[default: subtype 3, sequence 4]")
 @click.option("--dropout", type=float, default=0.3, show_default=True)
 @click.option("--uncertainty-k", type=int, default=2, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -69,19 +92,67 @@ def model() -> None:
 @click.option("--freeze-batchnorm", is_flag=True, help="keep batch-norm statistics")
 @click.option("--training-data", help="description of the training data for the card")
 @click.option("--demo", is_flag=True, help="mark the model as a demonstration model")
+@click.option("--n-cases", type=click.IntRange(1),
+              help="[sequence] training phantom cases (4 volumes each) [default: 240]")
+@click.option("--n-val", type=click.IntRange(1), help="[sequence] validation cases [default: 24]")
+@click.option("--n-test", type=click.IntRange(1),
+              help="[sequence] held-out test cases [default: 50]")
+@click.option("--train-seed", type=int, help="[sequence] seed of the training phantoms "
+                                             "[default: 1401]")
+@click.option("--val-seed", type=int, help="[sequence] seed of the validation phantoms "
+                                           "[default: 1402]")
+@click.option("--test-seed", type=int, help="[sequence] seed of the held-out test phantoms, "
+                                            "never used for training or selection "
+                                            "[default: 1403]")
+@click.option("--cache-dir", type=_PATH, help="[sequence] cache the built phantom arrays here")
+@click.pass_context
 @user_errors
-def train_command(**options: Any) -> None:
-    """Train the ResNet50 A/O/G classifier; write weights and card.json."""
+def train_command(ctx: click.Context, task: str, **options: Any) -> None:
+    """Train a model; write weights and card.json.
+
+    --task subtype (default): the ResNet50 A/O/G classifier on a labelled folder (--data,
+    --labels). --task sequence: the sequence CNN (FLAIR/T1/T1ce/T2) on synthetic phantoms it
+    generates from three distinct seeds; no data folder.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    other = _SUBTYPE_ONLY if task == "sequence" else _SEQUENCE_ONLY
+    refused = _given(ctx, other)
+    if refused:
+        raise click.UsageError(f"{', '.join(refused)} do not apply to --task {task}.")
+    chosen = {k: v for k, v in options.items() if k not in other}
+    for key in _TASK_DEFAULTS:
+        if chosen.get(key) is None:
+            chosen.pop(key, None)
+    if task == "sequence":
+        _train_sequence(chosen)
+        return
+    missing = [flag for flag, key in (("--data", "data_dir"), ("--labels", "labels_csv"))
+               if chosen.get(key) is None]
+    if missing:
+        raise click.UsageError(f"--task subtype needs {' and '.join(missing)}.")
     from app.pipeline.training.train import TrainConfig, train
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    card = train(TrainConfig(**options))
+    card = train(TrainConfig(**chosen))
     val = card.metrics.get("validation", {})
     click.echo(
         f"wrote {options['out_dir']} — validation balanced accuracy "
         f"{val.get('balanced_accuracy', 0):.3f}, F1-micro {val.get('f1_micro', 0):.3f}, "
         f"kappa {val.get('kappa', 0):.3f}"
     )
+
+
+def _train_sequence(options: dict[str, Any]) -> None:
+    """Train the sequence CNN with `options` (SequenceTrainConfig fields, CLI names)."""
+    from app.pipeline.training import sequence as training
+
+    renamed = {"n_cases": "n_train"}
+    config = training.SequenceTrainConfig(
+        **{renamed.get(k, k): v for k, v in options.items() if v is not None}
+    )
+    card = training.train_sequence_model(config, progress=click.echo)
+    test = card.metrics.get("test", {})
+    click.echo(f"wrote {config.out_dir} — held-out test accuracy {test.get('accuracy', 0):.4f} "
+               f"on {test.get('n', 0)} volumes (seed {config.test_seed})")
 
 
 @model.command("evaluate")

@@ -79,13 +79,17 @@ def _message(code: int, error: HTTPException) -> str:
         return "The form expired or was sent from elsewhere; reload the page and try again."
     if code == 429:
         return MESSAGES[429].format(retry=_retry_words())
+    # A view's own words for a state conflict (`abort(409, message=...)`) are the clearest.
+    stated = (getattr(error, "data", None) or {}).get("message")
+    if code == 409 and stated:
+        return str(stated)
     # A description given where the error was raised (abort(400, "...")) says more than ours.
     if error.description and error.description != type(error).description:
         return error.description
     return MESSAGES.get(code, error.description or "Error")
 
 
-def _refused_field(error: HTTPException) -> tuple[str, str] | None:
+def _refused_field(error: HTTPException) -> tuple[str, str | None] | None:
     """Return (message, field) of refused input, or None when the error names no field.
 
     Two kinds carry one: `abort(400, message=..., field=...)` from a view, and a webargs
@@ -99,6 +103,9 @@ def _refused_field(error: HTTPException) -> tuple[str, str] | None:
     if not messages:
         return None
     by_field = next(iter(messages.values()))
+    if not isinstance(by_field, dict):  # the body as a whole, e.g. webargs' "Invalid JSON body."
+        problems = by_field if isinstance(by_field, list) else [by_field]
+        return (str(problems[0]) if problems else _message(400, error)), None
     field, problems = next(iter(by_field.items()))
     problem = problems[0] if isinstance(problems, list) else str(problems)
     if problem == "Unknown field.":

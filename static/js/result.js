@@ -5,6 +5,9 @@ import { setupFigureZoom, setupOrientation } from './orientation.js';
 
 const POLL_MS = 1000;
 const caseEl = document.getElementById('case');
+// The states in which no worker holds the case (done, needs_review, failed), rendered by the
+// server from the one list of them: stop polling and reload into the result, or the question.
+const FINISHED = new Set((caseEl ? caseEl.dataset.finishedStatuses || '' : '').split(' ').filter(Boolean));
 
 // ---- progress while queued / running ------------------------------------------------------------
 function startPolling() {
@@ -29,8 +32,8 @@ function startPolling() {
       const data = await response.json();
       failures = 0;
       pollError.hidden = true;
-      if (data.status === 'done' || data.status === 'failed') {
-        stage.textContent = data.status === 'done' ? 'finished' : 'failed';
+      if (FINISHED.has(data.status)) {
+        stage.textContent = data.status.replace('_', ' ');
         progress.value = 100;
         window.location.reload();
         return;

@@ -18,6 +18,7 @@ from app.models import Case
 from app.worker.state import fail_case, finish_case
 from tests.api.conftest import API, SUMMARY, FreshContextApp
 from tests.conftest import write_nifti
+from tests.factories import make_sequence_check, make_summary
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
@@ -48,8 +49,12 @@ def live_url(app: Flask) -> Iterator[str]:
 
 @pytest.fixture
 def fake_worker(app: Flask) -> Iterator[None]:
-    """Finish queued cases in a thread: pseudonyms containing FAIL fail, the others are done."""
+    """Finish queued cases in a thread: pseudonyms containing FAIL fail, those with SWAP stop
+    for a sequence review, the others are done."""
     stop = threading.Event()
+    sequences = make_sequence_check()
+    review = make_summary(outcome="needs_review", message=sequences["message"],
+                          extra={"sequences": sequences})
 
     def run() -> None:
         with app.app_context():
@@ -57,6 +62,8 @@ def fake_worker(app: Flask) -> Iterator[None]:
                 for case in db.session.scalars(select(Case).where(Case.status == "queued")).all():
                     if "FAIL" in (case.pseudonym or ""):
                         fail_case(case.id, "FLAIR: no brain found in the image.")
+                    elif "SWAP" in (case.pseudonym or ""):
+                        finish_case(case.id, review)
                     else:
                         finish_case(case.id, SUMMARY)
                 db.session.remove()  # end the read transaction: see the next uploads
@@ -72,7 +79,8 @@ def fake_worker(app: Flask) -> Iterator[None]:
 def _folder(tmp_path: Path) -> Path:
     folder = tmp_path / "cpm"
     folder.mkdir()
-    for i, cid in enumerate(["CPM19_CBICA_AAB_1", "CPM19_TCIA_FAIL_2", "CPM19_BAD_GRID_3"]):
+    for i, cid in enumerate(["CPM19_CBICA_AAB_1", "CPM19_TCIA_FAIL_2", "CPM19_BAD_GRID_3",
+                             "CPM19_SWAP_5"]):
         for j, seq in enumerate(("flair", "t1", "t1ce", "t2")):
             shape = (20, 24, 16) if cid.startswith("CPM19_BAD") and seq == "t2" else (24, 24, 16)
             write_nifti(folder / f"{cid}_{seq}.nii.gz", shape=shape, seed=10 * i + j)
@@ -94,7 +102,8 @@ def test_batch_script_submits_polls_and_writes_csv(tmp_path, monkeypatch, capsys
     assert code == 1  # not every case is done
     with out.open(newline="") as f:
         rows = {row["case_id"]: row for row in csv.DictReader(f)}
-    assert list(rows) == ["CPM19_BAD_GRID_3", "CPM19_CBICA_AAB_1", "CPM19_TCIA_FAIL_2"]
+    assert list(rows) == ["CPM19_BAD_GRID_3", "CPM19_CBICA_AAB_1", "CPM19_SWAP_5",
+                          "CPM19_TCIA_FAIL_2"]
     done = rows["CPM19_CBICA_AAB_1"]
     assert done["status"] == "done" and done["class"] == "G"
     assert (done["p_A"], done["p_O"], done["p_G"]) == ("0.1000", "0.1000", "0.8000")
@@ -102,6 +111,9 @@ def test_batch_script_submits_polls_and_writes_csv(tmp_path, monkeypatch, capsys
     assert len(done["api_id"]) == 32
     failed = rows["CPM19_TCIA_FAIL_2"]
     assert failed["status"] == "failed" and "no brain" in failed["error"] and not failed["class"]
+    review = rows["CPM19_SWAP_5"]
+    assert review["status"] == "needs_review" and not review["class"]
+    assert review["error"].startswith("The file in the FLAIR slot looks like T2")
     refused = rows["CPM19_BAD_GRID_3"]
     assert refused["status"] == "refused (400)" and "T2" in refused["error"]
     assert "skipping CPM19_INCOMPLETE_4" in capsys.readouterr().err
