@@ -244,7 +244,12 @@ class ResultSchema(Dumping):
     )
     segmentation = _section("The tumour segmentation and its measurements, once it runs.")
     tumour_type = _section("Whether the tumour looks like a glioma, once that model runs.")
-    in_distribution = _section("Whether the scan is like the training data, once checked.")
+    in_distribution = fields.Float(
+        allow_none=True,
+        metadata={"description": "How typical the scan is of the training data: a p-value in "
+                                 "(0, 1] of its out-of-distribution score (low means unlike), "
+                                 "once the tumour-type model ran."},
+    )
 
     @pre_dump
     def from_prediction(self, prediction: Prediction, **_: Any) -> dict[str, Any]:

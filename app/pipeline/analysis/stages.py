@@ -1,4 +1,4 @@
-"""The analysis stages, in order: ingest, sequence, lesion, scope, subtype, saliency, artefacts.
+"""The analysis stages, in order: ingest, sequence, scope, lesion, subtype, saliency, artefacts.
 
 Each is a small class following ``context.Stage``. Stages whose model is not configured are left
 out of :func:`default_stages` (never stubbed).
@@ -320,9 +320,11 @@ def _most_brain(flair: np.ndarray) -> int:
 def default_stages(models: ModelSet, *, sequences_confirmed: bool = False) -> list[Stage]:
     """Return the stages for the configured models, in order.
 
-    ingest → [sequence] → lesion → [scope] → subtype → saliency → artefacts; the sequence check
+    ingest → [sequence] → [scope] → lesion → subtype → saliency → artefacts; the sequence check
     and the scope (tumour type, out-of-distribution) only when their models are configured; the
     lesion stage segments when a segmentation model is configured (else the robust finder).
+    The scope runs before the segmentation: an input unlike the training data, or a tumour the
+    glioma U-Net was not trained on, is named as such instead of being segmented and measured.
     ``sequences_confirmed``: the user confirmed the slots, so a mismatch is reported but does
     not stop the analysis. KeyError when no subtype model is
     configured (the lesion finder reads its slice method from that model's card).
@@ -336,8 +338,8 @@ def default_stages(models: ModelSet, *, sequences_confirmed: bool = False) -> li
     return [
         IngestStage(),
         *optional,
-        LesionStage(classifier.card, segmenter),
         *scope,
+        LesionStage(classifier.card, segmenter),
         SubtypeStage(classifier),
         SaliencyStage(classifier),
         ArtefactsStage(),

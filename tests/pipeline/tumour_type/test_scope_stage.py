@@ -62,4 +62,5 @@ def test_a_volume_that_is_not_a_brain_gets_no_class(shipped_models, tmp_path):
     summary = analyse_case(write(volumes, affine, tmp_path / "in"), tmp_path / "out",
                            shipped_models)
     assert summary["outcome"] in ("out_of_distribution", "needs_review")
+    assert "segmentation" not in summary  # never segmented nor measured
     assert summary["class"] is None and summary["probabilities"] is None
