@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in turn (pipeline, classifier, worker); each prints its numbers."""
+"""`make bench`: every benchmark in turn (pipeline, classifier, sequence, segmentation, tumour type, worker); each prints its numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import sys
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_pipeline.py", "bench_classifier.py", "bench_worker.py"]
+BENCHMARKS = [
+    "bench_pipeline.py", "bench_classifier.py", "bench_sequence.py", "bench_segmentation.py",
+    "bench_tumour_type.py", "bench_worker.py",
+]
 
 
 def main() -> int:
