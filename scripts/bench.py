@@ -1,4 +1,4 @@
-"""`make bench`: every benchmark in turn (pipeline, classifier, sequence, segmentation, tumour type, worker); each prints its numbers."""
+"""`make bench`: every benchmark in turn (pipeline, classifier, the other models, worker)."""
 
 from __future__ import annotations
 
