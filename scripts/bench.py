@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in turn (pipeline, classifier, worker); each prints its numbers."""
+"""`make bench`: every benchmark in turn (pipeline, classifier, worker, worker memory); each prints
+its numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
-BENCHMARKS = ["bench_pipeline.py", "bench_classifier.py", "bench_worker.py"]
+BENCHMARKS = ["bench_pipeline.py", "bench_classifier.py", "bench_worker.py", "bench_memory.py"]
 
 
 def main() -> int:

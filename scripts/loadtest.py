@@ -7,8 +7,8 @@ user comes from 127.0.0.1, which the production limits would throttle after 20 l
 scripts/locustfile.py headless for --seconds (at most 300), stops everything and prints p50 / p95
 per page, failures and throughput, and how many uploaded cases the worker finished meanwhile.
 
-Usage: python scripts/loadtest.py [--users 50] [--seconds 60] [--upload-every 3] [--port 18640]
-       [--workdir DIR]
+Usage: python scripts/loadtest.py [--users 50] [--seconds 60] [--upload-every 3]
+       [--spawn-rate 2] [--port 18640] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -150,6 +150,7 @@ def main() -> int:
     parser.add_argument("--users", type=int, default=50, help="browsing users (plus 1 uploader)")
     parser.add_argument("--seconds", type=int, default=60)
     parser.add_argument("--upload-every", type=float, default=3.0)
+    parser.add_argument("--spawn-rate", type=float, default=2.0, help="users started per second")
     parser.add_argument("--port", type=int, default=18640)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -177,7 +178,7 @@ def main() -> int:
         print(f"worker online after {wait_for_worker(base + '/healthz'):.0f} s", flush=True)
         command = [
             str(BIN / "locust"), "-f", str(ROOT / "scripts" / "locustfile.py"), "--headless",
-            "--users", str(args.users + 1), "--spawn-rate", "10", "--run-time",
+            "--users", str(args.users + 1), "--spawn-rate", str(args.spawn_rate), "--run-time",
             f"{args.seconds}s", "--host", base, "--json-file", str(workdir / "locust"),
             "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING",
             "--phantoms", str(phantoms), "--upload-every", str(args.upload_every),
