@@ -43,7 +43,6 @@ def server_env(instance: Path, port: int) -> dict[str, str]:
         "LOGIN_LIMIT_ACCOUNT": "100/minute",
         "LOGIN_LIMIT_ADDRESS": "10000/minute",
         "UPLOAD_LIMIT": "10000/hour",
-        "LOG_LEVEL": "WARNING",
     }
 
 
@@ -83,19 +82,15 @@ def wait_until_up(url: str, seconds: float = 60) -> None:
     raise RuntimeError(f"{url} did not answer within {seconds:.0f} s")
 
 
-def wait_for_worker(url: str, seconds: float = 240) -> float:
-    """Return the seconds until ``url`` (/healthz) reports a worker online; RuntimeError after
-    ``seconds`` (the worker imports TensorFlow and loads the models first)."""
+def wait_for_worker(log: Path, seconds: float = 300) -> float:
+    """Return the seconds until the worker's pool child logged that it serves a model (TensorFlow
+    imported, models loaded); RuntimeError after ``seconds``."""
     start = time.monotonic()
     while time.monotonic() - start < seconds:
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if json.loads(response.read())["checks"]["workers"]["ok"]:
-                    return time.monotonic() - start
-        except OSError:
-            pass
-        time.sleep(2)
-    raise RuntimeError(f"no worker reported to {url} within {seconds:.0f} s")
+        if "serves model" in log.read_text(errors="replace"):
+            return time.monotonic() - start
+        time.sleep(1)
+    raise RuntimeError(f"the worker did not load its models within {seconds:.0f} s (see {log})")
 
 
 def case_states(env: dict[str, str]) -> str:
@@ -165,7 +160,7 @@ def main() -> int:
     base = f"http://127.0.0.1:{args.port}"
     worker = subprocess.Popen(
         [str(BIN / "celery"), "-A", "app.celery_worker", "worker", "--pool", "prefork",
-         "--concurrency", "1", "-Q", "inference", "--loglevel", "WARNING", "-n", "load@%h"],
+         "--concurrency", "1", "-Q", "inference", "--loglevel", "INFO", "-n", "load@%h"],
         env=env, cwd=ROOT, stdout=open(workdir / "worker.log", "w"), stderr=subprocess.STDOUT,
     )
     web = subprocess.Popen(
@@ -175,11 +170,13 @@ def main() -> int:
     )
     try:
         wait_until_up(base + "/login")
-        print(f"worker online after {wait_for_worker(base + '/healthz'):.0f} s", flush=True)
+        ready = wait_for_worker(workdir / "worker.log")
+        print(f"worker's models loaded after {ready:.0f} s", flush=True)
         command = [
             str(BIN / "locust"), "-f", str(ROOT / "scripts" / "locustfile.py"), "--headless",
             "--users", str(args.users + 1), "--spawn-rate", str(args.spawn_rate), "--run-time",
             f"{args.seconds}s", "--host", base, "--json-file", str(workdir / "locust"),
+            "--csv", str(workdir / "locust"),
             "--only-summary", "--stop-timeout", "30", "--loglevel", "WARNING",
             "--phantoms", str(phantoms), "--upload-every", str(args.upload_every),
         ]
@@ -194,6 +191,8 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 process.kill()
     report(workdir / "locust.json", args.seconds)
+    failures = (workdir / "locust_failures.csv").read_text().strip().splitlines()[1:]
+    print("failures (method, page, error, count):", *failures or ["none"], sep="\n  ")
     print(f"\ncases at the end: {case_states(env)}")
     print(f"(instance, logs and locust CSVs in {workdir})")
     return locust.returncode
