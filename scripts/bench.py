@@ -1,4 +1,5 @@
-"""`make bench`: every benchmark in turn (pipeline, classifier, the other models, worker)."""
+"""`make bench`: every benchmark in turn (pipeline, classifier, the other models, worker,
+worker memory); each prints its numbers."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 SCRIPTS = Path(__file__).resolve().parent
 BENCHMARKS = [
     "bench_pipeline.py", "bench_classifier.py", "bench_sequence.py", "bench_segmentation.py",
-    "bench_tumour_type.py", "bench_worker.py",
+    "bench_tumour_type.py", "bench_worker.py", "bench_memory.py",
 ]
 
 

@@ -304,3 +304,13 @@ def test_training_data_sentence_ends_once(logged_in_client, case_factory):
     make_prediction(case, demo=False, training_data="No patient data.")
     html = logged_in_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert "Training data: No patient data." in html and "data.." not in html
+
+
+def test_pages_of_a_case_with_the_scope_stage_score(logged_in_client, case_factory):
+    """ScopeStage stores `in_distribution` as a number (in_distribution_score); found by the load
+    test, where every analysed case's page and status answered 500."""
+    case = case_factory()
+    make_prediction(case, summary={**make_summary(), "in_distribution": 0.42})
+    assert logged_in_client.get(f"/cases/{case.id}").status_code == 200
+    body = logged_in_client.get(f"/cases/{case.id}/status").get_json()
+    assert body["result"]["in_distribution"] == 0.42

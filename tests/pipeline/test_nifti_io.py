@@ -5,9 +5,11 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
+import nibabel as nib
 import numpy as np
 import pytest
 
+import app.pipeline.io.nifti as nifti_module
 from app.pipeline.errors import InvalidInputError
 from app.pipeline.io.nifti import (
     NiftiVolume,
@@ -244,6 +246,28 @@ def test_gzipped_file_named_nii_is_read_by_content(tmp_path):
     assert inspect_nifti(lying).shape == data.shape
     loaded, _ = load_volume(lying)
     np.testing.assert_array_equal(loaded, data)
+
+
+@pytest.mark.parametrize("suffix", [".nii", ".nii.gz"])
+@pytest.mark.parametrize("stored", [np.float64, np.int16, np.uint8])
+def test_read_in_pieces_matches_nibabel(tmp_path, monkeypatch, suffix, stored):
+    """Pieces much smaller than the volume (and not a whole slice) give nibabel's own values."""
+    monkeypatch.setattr(nifti_module, "_READ_PIECE", 1000)
+    data = (small_brain() / 4).astype(stored)
+    path = save_nifti(tmp_path / f"x{suffix}", *lps_twin(data, np.eye(4)), dtype=stored)
+    loaded, _ = load_volume(path)
+    assert loaded.dtype == np.float32
+    expected = np.asarray(nib.as_closest_canonical(nib.load(path)).dataobj, dtype=np.float32)
+    np.testing.assert_array_equal(loaded, expected)
+    np.testing.assert_array_equal(loaded, data.astype(np.float32))
+
+
+def test_read_in_pieces_refuses_data_ending_mid_piece(tmp_path, monkeypatch):
+    monkeypatch.setattr(nifti_module, "_READ_PIECE", 4096)
+    path = save_nifti(tmp_path / "x.nii", small_brain())
+    path.write_bytes(path.read_bytes()[:-5])
+    with pytest.raises(InvalidInputError, match="T2: the file is damaged or truncated"):
+        NiftiVolume(path, "t2").read()
 
 
 def test_read_axial_rejects_out_of_range(tmp_path):

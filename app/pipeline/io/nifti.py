@@ -38,6 +38,8 @@ GRID_TOLERANCE_VOXELS = 0.1
 _GZIP_MAGIC = b"\x1f\x8b"
 _HEAD_BYTES = 544
 _CHUNK = 1 << 20
+_READ_PIECE = 16 << 20
+"""Bytes of stored voxel data converted to float32 at a time by ``NiftiVolume.read``."""
 _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error, struct.error)
 
 _OTHER_FORMATS: tuple[tuple[int, bytes, str], ...] = (
@@ -409,14 +411,51 @@ class NiftiVolume:
             "the file is damaged or truncated and its image data cannot be read to the end"
         )
 
+    def _read_float32(self) -> np.ndarray:
+        """Return the stored voxels as scaled float32 in storage order, read in 16 MiB pieces.
+
+        nibabel's ``np.asarray(dataobj, dtype=float32)`` first reads the whole file in its stored
+        type (1 GiB for a 512³ float64 volume) and only then converts; here the float32 result is
+        allocated once and each piece of the stream is converted into it and freed, so the peak is
+        the result plus one piece. Raises OSError / EOFError / zlib.error for damaged data.
+        """
+        proxy = self._img.dataobj
+        if not isinstance(proxy, nib.arrayproxy.ArrayProxy):  # opened from bytes (name lies)
+            return np.asarray(proxy, dtype=np.float32)
+        stored = np.dtype(proxy.dtype)
+        shape = tuple(int(s) for s in proxy.shape)
+        total = int(np.prod(shape))
+        out = np.empty(total, dtype=np.float32)
+        per_piece = max(1, _READ_PIECE // stored.itemsize)
+        with gzip.open(self.path, "rb") if _is_gzip(self.path) else open(self.path, "rb") as fh:
+            fh.seek(int(proxy.offset))
+            done = 0
+            while done < total:
+                count = min(per_piece, total - done)
+                raw = fh.read(count * stored.itemsize)
+                if len(raw) < count * stored.itemsize:
+                    got = done + len(raw) // stored.itemsize
+                    raise EOFError(f"{self.path}: the data end after {got} of {total} voxels")
+                out[done : done + count] = np.frombuffer(raw, dtype=stored, count=count)
+                del raw
+                done += count
+        slope, inter = float(proxy.slope), float(proxy.inter)
+        if slope != 1.0:
+            out *= np.float32(slope)
+        if inter != 0.0:
+            out += np.float32(inter)
+        return out.reshape(shape, order=proxy.order)
+
     def read(self) -> np.ndarray:
         """Return the whole volume, scaled, as float32 in canonical orientation (X, Y, Z).
 
-        The result may be a strided view (flipped / transposed) of the stored array. Raises
-        InvalidInputError when the data cannot be read (truncated or damaged file).
+        The file is converted to float32 piece by piece (see ``_read_float32``), so a float64
+        file never sits in memory in its stored type. The result may be a strided view (flipped /
+        transposed) of the stored array. Raises InvalidInputError when the data cannot be read
+        (truncated or damaged file).
         """
         try:
-            data = np.asarray(self._img.dataobj, dtype=np.float32)
+            data = self._read_float32()
         except _READ_ERRORS as exc:
             raise self._damaged(exc) from exc
         if self._extra:
