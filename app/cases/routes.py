@@ -107,7 +107,8 @@ def result(case_id: str) -> str:
     audit("case_view", user_id=current_user.id, case_id=case.id)
     db.session.commit()
     return render_template(
-        "cases/result.html", case=case, result=build_result_page(case), confirm=ConfirmForm()
+        "cases/result.html", case=case, result=build_result_page(case), confirm=ConfirmForm(),
+        status=CaseSchema(only=STATUS_FIELDS).dump(case),
     )
 
 
