@@ -69,7 +69,8 @@ def overflow(browser) -> list[str]:
           if (!r.width || !r.height || el.closest('.table-scroll')) continue;
           if (getComputedStyle(el).visibility === 'hidden') continue;
           if (r.right > width + 1 || r.left < -1)
-            out.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} [${r.left}, ${r.right}]`);
+            out.push(`${el.tagName.toLowerCase()}#${el.id}.${el.className} `
+                     + `[${r.left}, ${r.right}]`);
         }
         return out.slice(0, 10);
     """)
@@ -186,7 +187,8 @@ def test_upload_slots_stay_inside_a_phone_screen(browser, live_server, clinician
 def test_new_token_is_copied_and_the_name_field_cleared(browser, live_server, clinician,
                                                         axe_source, shot):
     browser.execute_cdp_cmd("Browser.grantPermissions", {
-        "origin": live_server.url, "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
+        "origin": live_server.url,
+        "permissions": ["clipboardReadWrite", "clipboardSanitizedWrite"]})
     browser.get(live_server.url + "/account")
     browser.find_element(By.ID, "name").send_keys("nightly export")
     browser.find_element(By.ID, "submit").click()
