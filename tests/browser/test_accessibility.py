@@ -94,7 +94,8 @@ def check_sizes(browser, shot, name: str) -> None:
         for size in SIZES:
             at_size(browser, size)
             browser.execute_script("window.scrollTo(0, 0)")
-            assert overflow(browser) == [], f"{name} at {size}"
+            problems = overflow(browser)
+            assert not problems, f"{name} at {size}: " + "\n".join(problems)
             pixels = page_picture(browser)
             assert pixels.shape[1] == SIZES[size][0], "the screenshot is the viewport"
             shot(f"{name}-{size}")
@@ -148,7 +149,7 @@ def test_failed_login_puts_the_focus_on_the_password(browser, live_server, axe_s
 
 
 def test_skip_link_is_first_and_moves_to_the_main_content(browser, live_server, shot):
-    browser.get(live_server.url + "/login")
+    browser.get(live_server.url + "/")  # a page without autofocus: Tab starts at the top
     browser.find_element(By.TAG_NAME, "body").send_keys(Keys.TAB)
     link = browser.switch_to.active_element
     assert link.get_attribute("id") == "skip-link"
