@@ -86,16 +86,22 @@ def at_size(browser, size: str) -> None:
         "width": width, "height": height, "deviceScaleFactor": 1, "mobile": size == "phone"})
 
 
-def check_sizes(browser, shot, name: str) -> None:
+def check_sizes(browser, shot, name: str, look_at: str | None = None) -> None:
     """At each small size: nothing sticks out sideways (the page does not scroll sideways and no
     visible element passes the right edge outside a scrolling table); the screenshot, the width
-    of the viewport, is saved for a person to look at."""
+    of the viewport, is saved for a person to look at, scrolled to `look_at` (an element id)
+    when given, whose own picture must fit the viewport's width."""
     try:
         for size in SIZES:
             at_size(browser, size)
             browser.execute_script("window.scrollTo(0, 0)")
             problems = overflow(browser)
             assert not problems, f"{name} at {size}: " + "\n".join(problems)
+            if look_at:
+                element = browser.find_element(By.ID, look_at)
+                browser.execute_script("arguments[0].scrollIntoView({block: 'start'})", element)
+                picture = Image.open(io.BytesIO(element.screenshot_as_png))
+                assert picture.width <= SIZES[size][0], f"#{look_at} is wider than the screen"
             pixels = page_picture(browser)
             assert pixels.shape[1] == SIZES[size][0], "the screenshot is the viewport"
             shot(f"{name}-{size}")
@@ -162,10 +168,12 @@ def test_skip_link_is_first_and_moves_to_the_main_content(browser, live_server, 
 
 def test_clinician_pages_fit_small_screens_and_pass_axe(browser, live_server, case_url,
                                                         axe_source, shot):
-    for name, path in (("cases", "/cases"), ("upload", "/cases/new"), ("account", "/account")):
+    for name, path, look_at in (("cases", "/cases", "case-list"),
+                                ("upload", "/cases/new", "slots"),
+                                ("account", "/account", "tokens")):
         browser.get(live_server.url + path)
         assert_accessible(browser, axe_source, path)
-        check_sizes(browser, shot, name)
+        check_sizes(browser, shot, name, look_at)
     browser.get(live_server.url + "/cases?status=done&sort=probability")
     assert browser.find_elements(By.CSS_SELECTOR, "#case-list .case-link")
     assert_accessible(browser, axe_source, "the filtered worklist")
@@ -201,7 +209,7 @@ def test_new_token_is_copied_and_the_name_field_cleared(browser, live_server, cl
         "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('ERR ' + e))")
     assert copied == token
     assert_accessible(browser, axe_source, "the account page with a new token")
-    check_sizes(browser, shot, "account-token")
+    check_sizes(browser, shot, "account-token", "new-token-box")
 
 
 def test_result_page_passes_axe_in_every_viewer_mode(browser, case_url, axe_source, shot):
@@ -211,18 +219,19 @@ def test_result_page_passes_axe_in_every_viewer_mode(browser, case_url, axe_sour
     for mode in VIEW_MODES:
         Select(browser.find_element(By.ID, "view-mode")).select_by_value(mode)
         assert_accessible(browser, axe_source, f"the result page in {mode} mode")
-    check_sizes(browser, shot, "result")
+    check_sizes(browser, shot, "result", "viewer-panel")
 
 
 def test_admin_pages_confirm_before_deactivating(browser, live_server, axe_source, shot):
     browser.delete_all_cookies()
     login(browser, live_server, live_server.admin, live_server.password)
     try:
-        for name, path in (("users", "/admin/users"), ("workers", "/admin/workers"),
-                           ("all-cases", "/cases")):
+        for name, path, look_at in (("users", "/admin/users", "user-list"),
+                                    ("workers", "/admin/workers", None),
+                                    ("all-cases", "/cases", None)):
             browser.get(live_server.url + path)
             assert_accessible(browser, axe_source, path)
-            check_sizes(browser, shot, name)
+            check_sizes(browser, shot, name, look_at)
         browser.get(live_server.url + "/admin/users")
         row = f'tr[data-email="{live_server.second_clinician}"]'
         browser.find_element(By.CSS_SELECTOR, f"{row} form[data-confirm] button").click()
