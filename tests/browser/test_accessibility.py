@@ -170,7 +170,7 @@ def test_clinician_pages_fit_small_screens_and_pass_axe(browser, live_server, ca
                                                         axe_source, shot):
     for name, path, look_at in (("cases", "/cases", "case-list"),
                                 ("upload", "/cases/new", "slots"),
-                                ("account", "/account", "tokens")):
+                                ("account", "/account", "password-section")):
         browser.get(live_server.url + path)
         assert_accessible(browser, axe_source, path)
         check_sizes(browser, shot, name, look_at)
@@ -209,7 +209,7 @@ def test_new_token_is_copied_and_the_name_field_cleared(browser, live_server, cl
         "navigator.clipboard.readText().then(arguments[0], e => arguments[0]('ERR ' + e))")
     assert copied == token
     assert_accessible(browser, axe_source, "the account page with a new token")
-    check_sizes(browser, shot, "account-token", "new-token-box")
+    check_sizes(browser, shot, "account-token", "tokens")
 
 
 def test_result_page_passes_axe_in_every_viewer_mode(browser, case_url, axe_source, shot):
