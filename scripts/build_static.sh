@@ -21,7 +21,13 @@ if [ ! -x "$PYTHON" ]; then
 fi
 
 # 1. npm packages, exactly as locked (--prefer-offline: a second run is served from npm's cache).
+#    The dev dependency axe-core stays in node_modules/: the browser tests inject it into each page
+#    (tests/browser/test_accessibility.py); the app never serves it.
 npm ci --no-audit --no-fund --prefer-offline
+if [ ! -f node_modules/axe-core/axe.min.js ]; then
+    echo "build_static: node_modules/axe-core/axe.min.js is missing: is axe-core in package.json?" >&2
+    exit 1
+fi
 
 # 2. NiiVue's self-contained ES module bundle (the package's exports map hides dist/, so copy it).
 SRC="node_modules/@niivue/niivue/dist"

@@ -60,14 +60,16 @@ def login() -> Response | str | tuple[str, int]:
             audit_unknown_login(email)
             db.session.commit()
             flash(GENERIC_LOGIN_ERROR, "error")
-            return render_template("auth/login.html", form=form, remember_on=remember_on), 401
+            return render_template("auth/login.html", form=form, remember_on=remember_on,
+                                   failed=True), 401
         if not user.check_password(form.password.data) or not user.is_active:
             user.failed_logins += 1
             reason = "inactive" if not user.is_active else "bad credentials"
             audit("login_failed", user_id=user.id, detail=reason)
             db.session.commit()
             flash(GENERIC_LOGIN_ERROR, "error")
-            return render_template("auth/login.html", form=form, remember_on=remember_on), 401
+            return render_template("auth/login.html", form=form, remember_on=remember_on,
+                                   failed=True), 401
         user.failed_logins = 0
         user.last_login_at = utcnow()
         start_session(user, remember=bool(form.remember.data))
@@ -122,6 +124,7 @@ def account() -> str:
         db.session.add(row)
         audit("token_created", user_id=current_user.id, detail=row.name)
         db.session.commit()
+        form = TokenForm(formdata=None)  # the name field starts empty for the next token
     return _account_page(form, ChangePasswordForm(formdata=None), new_token)
 
 

@@ -19,13 +19,23 @@ from werkzeug.wrappers import Response
 
 from app.audit import audit
 from app.cases import bp
-from app.cases.access import case_or_404, visible_cases
+from app.cases.access import case_or_404
 from app.cases.forms import ConfirmForm, UploadForm
 from app.cases.lifecycle import delete_case, rerun_case
 from app.cases.results import artefact_path, build_result_page, scan_file
 from app.cases.schemas import STATUS_FIELDS, CaseSchema
 from app.cases.sequences import SequenceActionError, confirm_sequences, reassign_sequences
 from app.cases.uploads import UploadedFile, UploadError, store_upload
+from app.cases.worklist import (
+    CASES_PER_PAGE,
+    CLASS_FILTERS,
+    STATUS_LABELS,
+    page_url,
+    parse_filters,
+    sort_links,
+    worklist_query,
+    worklist_row,
+)
 from app.errors.handlers import wants_json
 from app.extensions import db
 from app.models.case import FINISHED_STATUSES, pseudonym_warning
@@ -33,30 +43,25 @@ from app.pipeline.io.naming import SEQUENCES, naming_table
 from app.worker.queueing import enqueue_case
 
 log = logging.getLogger(__name__)
-CASES_PER_PAGE = 25
-
-
-MAX_PAGE = 1_000_000
-
-
-def _page_number(raw: str | None) -> int:
-    """Return the page asked for; aborts 400 unless it is a whole number from 1 to MAX_PAGE."""
-    if raw is None:
-        return 1
-    # Bounded before int(): a huge number would overflow the database's OFFSET (a 500).
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE)) \
-            or not 1 <= int(raw) <= MAX_PAGE:
-        abort(400, f"The page must be a whole number from 1 to {MAX_PAGE:,}.")
-    return int(raw)
 
 
 @bp.route("/cases")
 @login_required
 def index() -> str:
-    """List the cases the user may see, newest first."""
-    page = _page_number(request.args.get("page"))
-    cases = db.paginate(visible_cases(current_user), page=page, per_page=CASES_PER_PAGE)
-    return render_template("cases/index.html", cases=cases)
+    """Show the worklist: the cases the user may see, searched, filtered, sorted and paged.
+
+    The query parameters are validated by `parse_filters` (a 400 says what is allowed).
+    """
+    filters = parse_filters(request.args)
+    cases = db.paginate(worklist_query(current_user, filters), page=filters.page,
+                        per_page=CASES_PER_PAGE)
+    return render_template(
+        "cases/index.html", cases=cases, rows=[worklist_row(c) for c in cases.items],
+        filters=filters, sorts=sort_links(filters), statuses=STATUS_LABELS,
+        classes=CLASS_FILTERS, filtered=filters.args(page=1, sort="uploaded", order="desc") != {},
+        prev_url=page_url(filters, cases.prev_num) if cases.has_prev else None,
+        next_url=page_url(filters, cases.next_num) if cases.has_next else None,
+    )
 
 
 @bp.route("/cases/new", methods=["GET", "POST"])
@@ -105,6 +110,7 @@ def result(case_id: str) -> str:
     return render_template(
         "cases/result.html", case=case, result=build_result_page(case), confirm=ConfirmForm(),
         finished_statuses=sorted(FINISHED_STATUSES),
+        status=CaseSchema(only=STATUS_FIELDS).dump(case),
     )
 
 

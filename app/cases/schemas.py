@@ -19,8 +19,9 @@ from flask import url_for
 from marshmallow import EXCLUDE, Schema, fields, pre_dump
 
 from app import storage
+from app.cases.progress import queue_position, stage_words
 from app.models import Case, CaseStatus, Prediction
-from app.models.case import CASE_ID_PATTERN
+from app.models.case import CASE_ID_PATTERN, FailureKind
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
 from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.render.artefacts import ARTEFACTS
@@ -33,7 +34,8 @@ DISCLAIMER = (
     "how GliomaLens works and say nothing about a real patient."
 )
 
-STATUS_FIELDS = ("id", "status", "stage", "percent", "error", "result")
+STATUS_FIELDS = ("id", "status", "stage", "stage_label", "queue_position", "percent", "error",
+                 "error_kind", "result")
 """What the result page's status endpoint returns of `CaseSchema`."""
 
 
@@ -339,12 +341,26 @@ class CaseSchema(Dumping):
     pseudonym = fields.String(required=True, allow_none=True)
     status = fields.String(required=True, metadata={"enum": [s.value for s in CaseStatus]})
     stage = fields.String(required=True, metadata={"description": "Pipeline stage while running."})
+    stage_label = fields.String(
+        required=True, metadata={"description": "The stage in words, for a person."}
+    )
+    queue_position = fields.Integer(
+        required=True, allow_none=True,
+        metadata={"description": "Place in the queue while queued (1: next), else null.",
+                  "minimum": 1},
+    )
     percent = fields.Integer(required=True, metadata={"minimum": 0, "maximum": 100})
     created_at = fields.DateTime(required=True)
     updated_at = fields.DateTime(required=True)
     finished_at = fields.DateTime(required=True, allow_none=True)
     error = fields.String(
         required=True, allow_none=True, metadata={"description": "Why the analysis failed."}
+    )
+    error_kind = fields.String(
+        required=True, allow_none=True,
+        metadata={"enum": [*(k.value for k in FailureKind), None],
+                  "description": "`refused`: the input was refused, upload corrected files; "
+                                 "`internal`: a re-run may succeed. Null unless failed."},
     )
     result = fields.Nested(
         ResultSchema, required=True, allow_none=True,
@@ -367,11 +383,14 @@ class CaseSchema(Dumping):
             "pseudonym": case.pseudonym,
             "status": case.status,
             "stage": case.stage,
+            "stage_label": stage_words(case),
+            "queue_position": queue_position(case),
             "percent": int(case.percent or 0),
             "created_at": case.created_at,
             "updated_at": case.updated_at,
             "finished_at": case.finished_at,
             "error": case.error_message if failed else None,
+            "error_kind": failure_kind(case).value if failed else None,
             "result": case.prediction if has_result(case) else None,
             "files": {name: url_for("api.case_file", case_id=case.id, name=name)
                       for name in existing_artefacts(case)},
@@ -386,3 +405,9 @@ def has_result(case: Case) -> bool:
     """Return whether the case is done or needs review and has a prediction (a re-run hides the
     old one)."""
     return case.status in RESULT_STATUSES and case.prediction is not None
+
+
+def failure_kind(case: Case) -> FailureKind:
+    """Return why a failed case failed; a case failed before kinds were stored counts as
+    INTERNAL (a re-run is offered, as it was then)."""
+    return FailureKind(case.failure_kind or FailureKind.INTERNAL.value)

@@ -80,6 +80,13 @@ class CaseStatus(enum.StrEnum):
     FAILED = "failed"
 
 
+class FailureKind(enum.StrEnum):
+    """Why a case failed: decides whether the page offers "Re-run" or "Upload again"."""
+
+    REFUSED = "refused"  # the input was refused: running it again gives the same answer
+    INTERNAL = "internal"  # a crash, a time limit, spent attempts: running it again may succeed
+
+
 FINISHED_STATUSES: frozenset[str] = frozenset(
     {CaseStatus.DONE.value, CaseStatus.NEEDS_REVIEW.value, CaseStatus.FAILED.value}
 )
@@ -117,6 +124,7 @@ class Case(db.Model):
     stage: Mapped[str] = mapped_column(String(64), default="queued")
     percent: Mapped[int] = mapped_column(Integer, default=0)
     error_message: Mapped[str | None] = mapped_column(Text)
+    failure_kind: Mapped[str | None] = mapped_column(String(16))  # a FailureKind when failed
     # Worker bookkeeping: which worker holds the case, since when, and how often it was tried.
     enqueued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -144,7 +152,6 @@ class Case(db.Model):
     def scan_for(self, sequence: str) -> Scan | None:
         """Return this case's scan of `sequence`, or None when it has none."""
         return next((scan for scan in self.scans if scan.sequence == sequence), None)
-
 
 
 class Scan(db.Model):
@@ -181,8 +188,12 @@ class Prediction(db.Model):
     weights_sha256: Mapped[str] = mapped_column(String(64))
     # The analysis outcome (app/pipeline/outcomes.py); class and probabilities only for "subtype".
     outcome: Mapped[str] = mapped_column(String(32), default="subtype", server_default="subtype")
-    predicted_class: Mapped[str | None] = mapped_column(String(1))
+    predicted_class: Mapped[str | None] = mapped_column(String(1), index=True)
     probabilities: Mapped[dict[str, float] | None] = mapped_column(JSON)
+    # Copies of two summary keys, as columns so that the worklist filters and sorts in SQL.
+    top_probability: Mapped[float | None] = mapped_column(Float, index=True)
+    low_confidence: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(),
+                                                 index=True)
     slice_index: Mapped[int | None] = mapped_column(Integer)
     candidate_volume_ml: Mapped[float | None] = mapped_column(Float)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -20,7 +20,7 @@ from sqlalchemy import and_, delete, or_, select, update
 from app.extensions import db
 from app.models import Case, CaseStatus, Prediction
 from app.models.base import utcnow
-from app.models.case import FINISHED_STATUSES
+from app.models.case import FINISHED_STATUSES, FailureKind
 from app.pipeline.outcomes import Outcome
 from app.worker.queueing import enqueue_case
 
@@ -63,7 +63,7 @@ def claim_case(case_id: str, worker: str) -> Claim:
         db.session.rollback()
         return Claim.SKIPPED
     if not may_try_again(attempts):
-        fail_case(case_id, gave_up_message(attempts))
+        fail_case(case_id, gave_up_message(attempts), FailureKind.INTERNAL)
         return Claim.GAVE_UP
     now = utcnow()
     result = db.session.execute(
@@ -98,6 +98,7 @@ def finish_case(case_id: str, summary: dict[str, Any]) -> None:
     outcome = str(summary.get("outcome") or Outcome.SUBTYPE)
     status = CaseStatus.NEEDS_REVIEW if outcome == Outcome.NEEDS_REVIEW else CaseStatus.DONE
     slice_index = summary.get("slice_index")
+    probabilities = summary.get("probabilities")
     db.session.execute(delete(Prediction).where(Prediction.case_id == case_id))
     db.session.add(
         Prediction(
@@ -107,7 +108,9 @@ def finish_case(case_id: str, summary: dict[str, Any]) -> None:
             weights_sha256=str(model.get("weights_sha256", "")),
             outcome=outcome,
             predicted_class=summary.get("class"),
-            probabilities=summary.get("probabilities"),
+            probabilities=probabilities,
+            top_probability=max(probabilities.values()) if probabilities else None,
+            low_confidence=bool(summary.get("low_confidence", False)),
             slice_index=None if slice_index is None else int(slice_index),
             candidate_volume_ml=summary.get("candidate_volume_ml"),
             extra=summary,
@@ -118,18 +121,22 @@ def finish_case(case_id: str, summary: dict[str, Any]) -> None:
         update(Case)
         .where(Case.id == case_id)
         .values(status=status.value, stage=status.value, percent=100, finished_at=utcnow(),
-                error_message=None)
+                error_message=None, failure_kind=None)
     )
     db.session.commit()
 
 
-def fail_case(case_id: str, message: str) -> None:
-    """Mark the case failed with a message for the user; commits."""
+def fail_case(case_id: str, message: str, kind: FailureKind) -> None:
+    """Mark the case failed with a message for the user and the kind of failure; commits.
+
+    `kind` decides what the page offers: REFUSED input is uploaded again, an INTERNAL failure
+    is re-run.
+    """
     db.session.execute(
         update(Case)
         .where(Case.id == case_id)
         .values(status=CaseStatus.FAILED.value, stage="failed", error_message=message[:2000],
-                finished_at=utcnow())
+                failure_kind=FailureKind(kind).value, finished_at=utcnow())
     )
     db.session.commit()
 
@@ -164,11 +171,11 @@ def requeue(case_id: str, *, fresh_start: bool = False, from_worker: str | None 
         db.session.rollback()
         return Requeue.UNCHANGED
     if not fresh_start and not may_try_again(case.attempts):
-        fail_case(case_id, gave_up_message(case.attempts))
+        fail_case(case_id, gave_up_message(case.attempts), FailureKind.INTERNAL)
         return Requeue.GAVE_UP
     values: dict[str, Any] = {
         "status": CaseStatus.QUEUED.value, "stage": "queued", "percent": 0, "worker": None,
-        "error_message": None, "enqueued_at": None if send else utcnow(),
+        "error_message": None, "failure_kind": None, "enqueued_at": None if send else utcnow(),
     }
     if fresh_start:
         values["attempts"] = 0

@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 from app import storage
 from app.extensions import db
 from app.models import Case
+from app.models.case import FailureKind
 from app.pipeline.errors import InvalidInputError
 from app.worker.celery_app import ANALYSE_TASK
 from app.worker.inference import run_analysis
@@ -89,7 +90,7 @@ def analyse_case(self: Task, case_id: str) -> str:
     except InvalidInputError as exc:
         clog.info("refused by the pipeline: %s", exc)
         db.session.rollback()
-        fail_case(case_id, str(exc))
+        fail_case(case_id, str(exc), FailureKind.REFUSED)
         return "failed"
     except SoftTimeLimitExceeded:
         limit = current_app.config["TASK_SOFT_TIME_LIMIT"]
@@ -97,7 +98,7 @@ def analyse_case(self: Task, case_id: str) -> str:
         db.session.rollback()
         fail_case(case_id, f"The analysis took longer than the {limit} s limit and was stopped. "
                            "Re-run the case when the system is less busy, or contact your "
-                           "administrator.")
+                           "administrator.", FailureKind.INTERNAL)
         return "failed"
     except OperationalError as exc:
         clog.warning("transient database error: %s", exc)
@@ -110,7 +111,7 @@ def analyse_case(self: Task, case_id: str) -> str:
         db.session.rollback()
         fail_case(case_id, "An internal error stopped the analysis. It has been logged "
                            f"(reference {self.request.id}); re-run the case or contact your "
-                           "administrator.")
+                           "administrator.", FailureKind.INTERNAL)
         return "failed"
     finish_case(case_id, summary)
     count_case(worker)

@@ -18,6 +18,8 @@ function startPolling() {
   const statusText = document.getElementById('case-status');
   const badge = document.getElementById('status-badge');
   const pollError = document.getElementById('poll-error');
+  const queuePlace = document.getElementById('queue-place');
+  const queuePosition = document.getElementById('queue-position');
   let failures = 0;
 
   async function poll() {
@@ -38,7 +40,9 @@ function startPolling() {
         window.location.reload();
         return;
       }
-      stage.textContent = data.stage || data.status;
+      stage.textContent = data.stage_label || data.stage || data.status;
+      queuePlace.hidden = !data.queue_position;
+      queuePosition.textContent = data.queue_position || '';
       statusText.textContent = data.status;
       badge.textContent = data.status;
       badge.className = `badge badge-${data.status}`;

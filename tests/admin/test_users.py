@@ -1,3 +1,5 @@
+import re
+
 from sqlalchemy import select
 
 from app.models import AuditEvent, User
@@ -60,3 +62,12 @@ def test_clinician_gets_404_on_admin_pages(logged_in_client, user):
     assert logged_in_client.get("/admin/users").status_code == 404
     assert logged_in_client.post(f"/admin/users/{user.id}/role",
                                  data={"role": "admin"}).status_code == 404
+
+
+def test_deactivating_asks_first_and_controls_have_visible_labels(admin_client, user):
+    html = admin_client.get("/admin/users").get_data(as_text=True)
+    form = re.search(rf'<form[^>]*/admin/users/{user.id}/active"[^>]*>', html).group(0)
+    assert "data-confirm=" in form and user.email in form
+    assert '<script type="module" src="/static/js/confirm.js">' in html
+    assert re.search(rf'<label class="control-label" for="role-{user.id}">Role<span', html)
+    assert re.search(rf'<label class="control-label" for="pw-{user.id}">New password<span', html)

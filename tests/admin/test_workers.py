@@ -52,3 +52,11 @@ def test_count_case_and_touch_create_a_missing_row_and_count_on(db):
     db.session.expire_all()
     assert db.session.get(WorkerStatus, "gone@host").cases_done == 2
     assert db.session.get(WorkerStatus, "other@host").cases_done == 0
+
+
+def test_last_seen_shows_the_date_and_the_time_zone(admin_client, db):
+    register_worker("worker1@host", 4242)
+    html = admin_client.get("/admin/workers").get_data(as_text=True)
+    seen = db.session.get(WorkerStatus, "worker1@host").last_seen_at
+    assert seen.strftime("%Y-%m-%d %H:%M:%S UTC") in html
+    assert f'<time datetime="{seen.isoformat()}">' in html

@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models import Case
+from app.models.case import FailureKind
 from app.worker.state import fail_case, finish_case
 from tests.api.conftest import API, SUMMARY, FreshContextApp
 from tests.conftest import write_nifti
@@ -61,7 +62,8 @@ def fake_worker(app: Flask) -> Iterator[None]:
             while not stop.is_set():
                 for case in db.session.scalars(select(Case).where(Case.status == "queued")).all():
                     if "FAIL" in (case.pseudonym or ""):
-                        fail_case(case.id, "FLAIR: no brain found in the image.")
+                        fail_case(case.id, "FLAIR: no brain found in the image.",
+                                  FailureKind.REFUSED)
                     elif "SWAP" in (case.pseudonym or ""):
                         finish_case(case.id, review)
                     else:

@@ -84,3 +84,11 @@ def test_security_headers_set_a_strict_csp(client):
     response = client.get("/")
     assert "script-src 'self'" in response.headers["Content-Security-Policy"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_after_a_failed_login_the_focus_is_on_the_password(client, user):
+    first = client.get("/login").get_data(as_text=True)
+    assert 'autofocus id="email"' in first and 'autofocus id="password"' not in first
+    failed = login(client, user.email, "not-the-password").get_data(as_text=True)
+    assert 'autofocus id="password"' in failed and 'autofocus id="email"' not in failed
+    assert f'value="{user.email}"' in failed, "the email is kept"

@@ -37,6 +37,7 @@ class LiveServer:
     instance: Path
     clinician: str
     second_clinician: str
+    admin: str
     password: str = PASSWORD
 
 
@@ -78,6 +79,7 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
     _flask(env, "db", "upgrade")
     _flask(env, "users", "create", "doctor.one@example.org", "--password", PASSWORD)
     _flask(env, "users", "create", "doctor.two@example.org", "--password", PASSWORD)
+    _flask(env, "users", "create", "admin@example.org", "--admin", "--password", PASSWORD)
     logs = instance / "logs"
     logs.mkdir()
     commands = {
@@ -103,7 +105,8 @@ def live_server(tmp_path_factory) -> Iterator[LiveServer]:
                 if time.monotonic() > deadline or procs[0].poll() is not None:
                     raise AssertionError((logs / "web.log").read_text()[-3000:]) from None
                 time.sleep(0.2)
-        yield LiveServer(url, instance, "doctor.one@example.org", "doctor.two@example.org")
+        yield LiveServer(url, instance, "doctor.one@example.org", "doctor.two@example.org",
+                         "admin@example.org")
     finally:
         for proc in procs:
             _stop(proc)

@@ -131,6 +131,7 @@ def test_result_page_while_processing_shows_stage_and_progress(logged_in_client,
     assert p.all("script", src="/static/js/result.js", type="module")
     html = logged_in_client.get(f"/cases/{case.id}").get_data(as_text=True)
     assert '<span id="stage">classifying</span>' in html
+    assert "hidden" in p.by_id["queue-place"], "a running case has no place in the queue"
 
 
 def test_result_page_with_minimal_prediction(logged_in_client, case_factory):
@@ -248,8 +249,9 @@ def test_status_endpoint_has_the_api_shape_of_progress_and_result(logged_in_clie
                                                                   case_factory):
     running = case_factory(status="running", stage="classifying", percent=40)
     assert logged_in_client.get(f"/cases/{running.id}/status").get_json() == {
-        "id": running.id, "status": "running", "stage": "classifying", "percent": 40,
-        "error": None, "result": None,
+        "id": running.id, "status": "running", "stage": "classifying",
+        "stage_label": "classifying", "queue_position": None, "percent": 40,
+        "error": None, "error_kind": None, "result": None,
     }
     done = case_factory()
     make_prediction(done)

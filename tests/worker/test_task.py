@@ -107,6 +107,7 @@ def test_bad_input_fails_the_case_with_the_pipeline_message(stored_case, pipelin
     db.session.refresh(stored_case)
     assert stored_case.status == "failed"
     assert stored_case.error_message == "FLAIR: the volume is all zero."
+    assert stored_case.failure_kind == "refused"
     assert predictions(db) == 0
 
 
@@ -116,6 +117,7 @@ def test_crash_fails_the_case_with_a_reference(stored_case, pipeline, db):
     db.session.refresh(stored_case)
     assert "internal error" in stored_case.error_message
     assert "boom" not in stored_case.error_message
+    assert stored_case.failure_kind == "internal"
 
 
 def test_soft_time_limit_fails_the_case_clearly(stored_case, pipeline, db, app):
@@ -123,6 +125,7 @@ def test_soft_time_limit_fails_the_case_clearly(stored_case, pipeline, db, app):
     assert tasks.analyse_case(stored_case.id) == "failed"
     db.session.refresh(stored_case)
     assert f"{app.config['TASK_SOFT_TIME_LIMIT']} s limit" in stored_case.error_message
+    assert stored_case.failure_kind == "internal"
 
 
 LOCKED = OperationalError("UPDATE", {}, Exception("database is locked"))
