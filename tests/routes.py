@@ -149,6 +149,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("admin.reset_password", "POST"): admin_only(302, lambda w: {"password": NEW_PASSWORD}),
     ("admin.set_role", "POST"): admin_only(302, lambda w: {"role": "admin"}),
     ("admin.workers", "GET"): admin_only(200),
+    ("admin.audit_log", "GET"): admin_only(200),
+    ("admin.audit_csv", "GET"): admin_only(200),
     ("api.openapi", "GET"): public(200),
     ("api.list_cases", "GET"): api_signed_in(200),
     ("api.create_case", "POST"): api_signed_in(201, upload_form),

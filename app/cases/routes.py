@@ -29,31 +29,18 @@ from app.errors.handlers import wants_json
 from app.extensions import db
 from app.models.case import pseudonym_warning
 from app.pipeline.io.naming import SEQUENCES, naming_table
+from app.routing import page_number
 from app.worker.queueing import enqueue_case
 
 log = logging.getLogger(__name__)
 CASES_PER_PAGE = 25
 
 
-MAX_PAGE = 1_000_000
-
-
-def _page_number(raw: str | None) -> int:
-    """Return the page asked for; aborts 400 unless it is a whole number from 1 to MAX_PAGE."""
-    if raw is None:
-        return 1
-    # Bounded before int(): a huge number would overflow the database's OFFSET (a 500).
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE)) \
-            or not 1 <= int(raw) <= MAX_PAGE:
-        abort(400, f"The page must be a whole number from 1 to {MAX_PAGE:,}.")
-    return int(raw)
-
-
 @bp.route("/cases")
 @login_required
 def index() -> str:
     """List the cases the user may see, newest first."""
-    page = _page_number(request.args.get("page"))
+    page = page_number(request.args.get("page"))
     cases = db.paginate(visible_cases(current_user), page=page, per_page=CASES_PER_PAGE)
     return render_template("cases/index.html", cases=cases)
 
