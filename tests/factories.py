@@ -117,6 +117,8 @@ def write_artefacts(case: Case, names: tuple[str, ...] | None = None,
     blobs = {
         "montage.png": b"\x89PNG\r\n\x1a\n" + b"\0" * 16,
         "gradcam.png": b"\x89PNG\r\n\x1a\n" + b"\1" * 16,
+        "montage_neurological.png": b"\x89PNG\r\n\x1a\n" + b"\2" * 16,
+        "gradcam_neurological.png": b"\x89PNG\r\n\x1a\n" + b"\3" * 16,
         "candidate_mask.nii.gz": gzip.compress(b"\0" * 348),
         "heatmap.nii.gz": gzip.compress(b"\1" * 348),
         "summary.json": json.dumps(summary or make_summary()).encode(),

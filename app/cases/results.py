@@ -108,6 +108,17 @@ class Download:
 
 
 @dataclass(frozen=True)
+class Figure:
+    """A 2D figure of the case, in both display conventions (the page's toggle picks one)."""
+
+    id: str
+    alt: str
+    caption: str
+    url_radiological: str
+    url_neurological: str  # the radiological one for old cases without it (its markers stay true)
+
+
+@dataclass(frozen=True)
 class ModelFacts:
     """What the page says about the model."""
 
@@ -144,10 +155,11 @@ class ResultPage:
     stage_times: tuple[tuple[str, str], ...]  # (stage, "1.9 s"), without the total
     sequences: tuple[Volume, ...]
     overlays: tuple[Volume, ...]
-    montage_url: str | None
-    gradcam_url: str | None
+    figures: tuple[Figure, ...]
     downloads: tuple[Download, ...]
     save_name: str
+    case_label: str  # burnt into saved viewer images
+    disclaimer: str  # burnt into saved viewer images
 
 
 OUTCOME_LABELS = {SUBTYPE: "Glioma subtype"}
@@ -158,6 +170,18 @@ OVERLAYS = (
     ("mask", "Tumour candidate", art.MASK_NIFTI, 0.7),
     ("heatmap", "Grad-CAM heatmap", art.HEATMAP_NIFTI, 0.5),
 )
+# The 2D figures: id, radiological file, neurological file, alt text, caption.
+FIGURES = (
+    ("montage", art.MONTAGE_PNG, art.MONTAGE_NEURO_PNG,
+     "The chosen axial slice in the four sequences, with the tumour candidate outlined",
+     "The chosen slice in FLAIR, T1, T1ce and T2: the classifier's input."),
+    ("gradcam", art.GRADCAM_PNG, art.GRADCAM_NEURO_PNG,
+     "Grad-CAM saliency heatmap over the chosen slice, with its colour bar",
+     "Grad-CAM: the regions that weighed most in the suggestion (colour bar: 0 low, 1 high "
+     "saliency)."),
+)
+DEMO_IMAGE_NOTICE = "Demo model trained on synthetic phantoms only - not for clinical use."
+RESEARCH_IMAGE_NOTICE = "Research use only - not for clinical use."
 DOWNLOADS = (
     ("download-summary", "Summary (JSON)", art.SUMMARY_JSON),
     ("download-montage", "Montage (PNG)", art.MONTAGE_PNG),
@@ -250,6 +274,7 @@ def build_result_page(case: Case) -> ResultPage | None:
     analysis_time, stage_times = _timings(result["timings"])
     present = set(existing_artefacts(case))
     outcome = result["outcome"]
+    case_label = case.pseudonym or case.id[:8]
     return ResultPage(
         outcome=outcome,
         outcome_label=OUTCOME_LABELS.get(outcome, outcome.replace("_", " ").capitalize()),
@@ -279,9 +304,14 @@ def build_result_page(case: Case) -> ResultPage | None:
         sequences=_sequences(case),
         overlays=tuple(Volume(key, label, _artefact_url(case, name), name, opacity)
                        for key, label, name, opacity in OVERLAYS if name in present),
-        montage_url=_artefact_url(case, art.MONTAGE_PNG) if art.MONTAGE_PNG in present else None,
-        gradcam_url=_artefact_url(case, art.GRADCAM_PNG) if art.GRADCAM_PNG in present else None,
+        figures=tuple(
+            Figure(id_, alt, caption, _artefact_url(case, radio),
+                   _artefact_url(case, neuro if neuro in present else radio))
+            for id_, radio, neuro, alt, caption in FIGURES if radio in present
+        ),
         downloads=tuple(Download(id_, label, _artefact_url(case, name, download=1))
                         for id_, label, name in DOWNLOADS if name in present),
-        save_name="gliomalens-" + (case.pseudonym or case.id[:8]).replace(" ", "_") + ".png",
+        save_name="gliomalens-" + case_label.replace(" ", "_") + ".png",
+        case_label=case_label,
+        disclaimer=DEMO_IMAGE_NOTICE if result["disclaimer"] is not None else RESEARCH_IMAGE_NOTICE,
     )

@@ -13,3 +13,13 @@ GRADE_GROUPS: dict[str, str] = {
     "O": "WHO grade 2–3 (lower-grade glioma)",
     "G": "WHO grade 4",
 }
+
+TUMOUR_TYPES: tuple[str, ...] = ("glioma", "meningioma", "pituitary", "metastasis", "no_tumour")
+"""The tumour-type classes (the scope stage), in model output order."""
+TUMOUR_TYPE_NAMES: dict[str, str] = {
+    "glioma": "Glioma",
+    "meningioma": "Meningioma",
+    "pituitary": "Pituitary macroadenoma",
+    "metastasis": "Metastasis",
+    "no_tumour": "No tumour",
+}

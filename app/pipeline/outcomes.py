@@ -20,6 +20,8 @@ class Outcome(StrEnum):
     """No tumour was found."""
     NOT_GLIOMA = "not_glioma"
     """A tumour that does not look like a glioma (meningioma, metastasis, ...)."""
+    UNCERTAIN_TYPE = "uncertain_type"
+    """The tumour type is too uncertain to give a glioma subtype."""
     OUT_OF_DISTRIBUTION = "out_of_distribution"
     """The scan is unlike the data the models were trained on."""
 
@@ -35,6 +37,7 @@ OUTCOME_LABELS: dict[str, str] = {
     Outcome.NEEDS_REVIEW.value: "Needs review",
     Outcome.NO_TUMOUR.value: "No tumour found",
     Outcome.NOT_GLIOMA.value: "Not a glioma",
+    Outcome.UNCERTAIN_TYPE.value: "Tumour type uncertain",
     Outcome.OUT_OF_DISTRIBUTION.value: "Unlike the training data",
 }
 """Short user-facing words for each outcome."""

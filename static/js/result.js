@@ -1,6 +1,7 @@
 // Result page: poll the status while the case is processed, then reload into the result;
 // start the 3D viewer with the sequence switcher and the two overlays when the result is shown.
 import { bootViewer } from './viewer_boot.js';
+import { setupFigureZoom, setupOrientation } from './orientation.js';
 
 const POLL_MS = 1000;
 const caseEl = document.getElementById('case');
@@ -65,7 +66,7 @@ async function startViewer(panel) {
   }));
   const slice = panel.dataset.sliceIndex;
   const viewer = await bootViewer(panel, {
-    base: { url: option.dataset.url, name: option.dataset.name },
+    base: { url: option.dataset.url, name: option.dataset.name, label: option.textContent.trim() },
     overlays,
     viewMode: panel.dataset.viewMode,
     sliceIndex: slice === undefined || slice === '' ? null : Number(slice),
@@ -88,5 +89,7 @@ if (deleteForm) {
 }
 
 if (caseEl && document.getElementById('processing')) startPolling();
+setupOrientation();
+setupFigureZoom();
 const panel = document.getElementById('viewer-panel');
 if (panel) startViewer(panel);

@@ -8,6 +8,8 @@
 // NiiVue is served from static/vendor/niivue/ (copied from npm by scripts/build_static.sh).
 
 import { Niivue, NVImage, SLICE_TYPE, SHOW_RENDER, MULTIPLANAR_TYPE } from '../vendor/niivue/index.js';
+import { saliencyColormap, saliencyGradient } from './colormaps.js';
+import { initialConvention } from './orientation.js';
 
 const VIEW_MODES = {
   render: SLICE_TYPE.RENDER,
@@ -17,18 +19,22 @@ const VIEW_MODES = {
   sagittal: SLICE_TYPE.SAGITTAL,
 };
 
-// Colour-blind-safe overlay colours (Okabe-Ito): the tumour candidate in vermillion ("red"),
-// the saliency heatmap as a blue -> sky blue -> near-white ramp, which stays distinct from the
-// vermillion and from the grey brain for protan-, deutan- and tritanopes alike.
+// Colour-blind-safe overlay colours: the tumour candidate in Okabe-Ito vermillion, the saliency
+// heatmap in the one saliency map of the app (colormaps.js, the same as the Grad-CAM PNG).
 const COLORMAPS = {
   gl_mask: { R: [213, 213], G: [94, 94], B: [0, 0], A: [0, 255], I: [0, 255] },
-  gl_heat: { R: [0, 86, 235], G: [114, 180, 248], B: [178, 233, 255], A: [0, 160, 255], I: [0, 128, 255] },
+  gl_heat: saliencyColormap(),
 };
 
+// Fixed display ranges: the mask is 0/1; saliency is stored in [0, 1] (0 none, 1 strongest) and
+// always shown over that range, so its colours mean the same on every case and every base volume.
 export const OVERLAY_STYLES = {
-  mask: { colormap: 'gl_mask', opacity: 0.7, threshold: 0.5 },
-  heatmap: { colormap: 'gl_heat', opacity: 0.6, threshold: 0.25 },
+  mask: { colormap: 'gl_mask', opacity: 0.7, cal_min: 0.5, cal_max: 1 },
+  heatmap: { colormap: 'gl_heat', opacity: 0.6, cal_min: 0, cal_max: 1 },
 };
+const TWO_D = new Set(['axial', 'coronal', 'sagittal']);
+const AXIS = { axial: 2, coronal: 1, sagittal: 0 }; // RAS voxel axis each 2D mode pages through
+const AXIS_NAME = ['sagittal', 'coronal', 'axial'];
 
 const $ = (root, sel) => root.querySelector(sel);
 
@@ -64,8 +70,11 @@ export async function createViewer(panel, options = {}) {
   const say = (text) => { if (status) status.textContent = text; };
   const saveName = options.saveName || panel.dataset.saveName || 'gliomalens-view.png';
 
+  let convention = initialConvention();
   const nv = new Niivue({
     backColor: [0, 0, 0, 1],
+    isRadiologicalConvention: convention === 'radiological',
+    showAllOrientationMarkers: true, // R and L (and A/P, S/I) on every 2D tile
     crosshairColor: [0.34, 0.71, 0.91, 1], // Okabe-Ito sky blue
     crosshairWidth: 1,
     show3Dcrosshair: options.sliceIndex !== null && options.sliceIndex !== undefined,
@@ -76,16 +85,22 @@ export async function createViewer(panel, options = {}) {
     multiplanarLayout: MULTIPLANAR_TYPE.GRID, // 2 × 2: larger tiles than a row of four
     loadingText: 'loading...', // NiiVue's bitmap font has no ellipsis glyph
     logLevel: 'warn',
+    fontSizeScaling: 0.6, // larger orientation letters,
+    fontColor: [1, 1, 1, 1], // in white, readable on the black background
   });
   await nv.attachToCanvas(canvas);
+  // Saliency only inside the brain (overlays hidden where the base volume is empty), set before
+  // the first texture build so it costs nothing at start.
+  nv.backgroundMasksOverlays = $(panel, '#heatmap-brain')?.checked ? 1 : 0;
   for (const [name, cmap] of Object.entries(COLORMAPS)) nv.addColormap(name, cmap);
 
   const overlays = new Map(); // key -> {volume, visible, opacity}
   let calDefaults = null;
 
   // --- loading -------------------------------------------------------------------------------
-  // One loadVolumes call for the base and all overlays: every volume change makes NiiVue rebuild
-  // its textures, which takes seconds with software WebGL.
+  // The base and all overlays are fetched in parallel and handed to NiiVue at once: every volume
+  // change makes NiiVue rebuild its textures, which takes seconds with software WebGL. Overlays
+  // are loaded once and kept (with their fixed ranges) when the base volume changes.
   const specs = (options.overlays || []).map((spec) => {
     const style = OVERLAY_STYLES[spec.key] || OVERLAY_STYLES.heatmap;
     const slider = $(panel, `#${spec.key}-opacity`);
@@ -94,10 +109,10 @@ export async function createViewer(panel, options = {}) {
     const visible = toggle ? toggle.checked : true;
     return {
       spec,
+      style,
       entry: { opacity, visible },
-      // Mask: 0/1; heatmap: saliency scaled 0..1 by the pipeline (values below the threshold are clear).
       load: { url: spec.url, name: spec.name, colormap: style.colormap, opacity: visible ? opacity : 0,
-              cal_min: style.threshold, cal_max: 1 },
+              cal_min: style.cal_min, cal_max: style.cal_max },
     };
   });
   function markUnavailable(s) {
@@ -113,30 +128,16 @@ export async function createViewer(panel, options = {}) {
     control.append(note);
   }
 
-  /**
-   * Load `base` and the overlays (with their current settings) and show them together.
-   * The volumes are fetched in parallel and handed to NiiVue at once: its loadVolumes() rebuilds
-   * every layer after each volume, which costs tens of seconds with software WebGL.
-   */
-  async function loadAll(base) {
-    const baseLoad = { url: base.url, name: base.name, colormap: 'gray', opacity: nv.volumes[0]?.opacity ?? 1 };
-    const live = specs.filter((s) => !s.failed);
-    for (const s of live) s.load.opacity = s.entry.visible ? s.entry.opacity : 0;
-    const [back, ...layers] = await Promise.all([
-      NVImage.loadFromUrl(baseLoad),
-      ...live.map((s) => NVImage.loadFromUrl({ ...s.load }).catch((err) => {
-        console.warn(`GliomaLens viewer: overlay ${s.spec.key} not loaded`, err);
-        markUnavailable(s);
-        return null;
-      })),
-    ]);
-    const volumes = [back];
-    live.forEach((s, i) => {
-      if (!layers[i]) return;
-      s.entry.volume = layers[i];
-      overlays.set(s.spec.key, s.entry);
-      volumes.push(layers[i]);
-    });
+  /** Fix an overlay's display range (a legacy 0-255 heatmap keeps its meaning: 255 = 1). */
+  function fixRange(s, volume) {
+    const legacy = s.spec.key === 'heatmap' && volume.global_max > 1.5;
+    const scale = legacy ? 255 : 1;
+    volume.cal_min = s.style.cal_min * scale;
+    volume.cal_max = s.style.cal_max * scale;
+  }
+
+  function install(back) {
+    const volumes = [back, ...Array.from(overlays.values()).map((e) => e.volume)];
     // Draw order: the heatmap below, the tumour candidate on top, so the mask stays easy to see.
     volumes.sort((a, b) => zOrder(a, overlays) - zOrder(b, overlays));
     nv.volumes = volumes;
@@ -144,15 +145,37 @@ export async function createViewer(panel, options = {}) {
     nv.overlays = volumes.slice(1);
     nv.updateGLVolume();
   }
-  await loadAll(options.base);
-  // The heatmap is expected in 0..1; rescale the window if a pipeline writes another range.
-  const heat = overlays.get('heatmap');
-  if (heat && heat.volume.global_max > 0 && (heat.volume.global_max < 0.5 || heat.volume.global_max > 1.5)) {
-    heat.volume.cal_min = heat.volume.global_max * OVERLAY_STYLES.heatmap.threshold;
-    heat.volume.cal_max = heat.volume.global_max;
-    nv.updateGLVolume();
+
+  async function loadAll(base) {
+    const baseLoad = { url: base.url, name: base.name, colormap: 'gray', opacity: 1 };
+    const [back, ...layers] = await Promise.all([
+      NVImage.loadFromUrl(baseLoad),
+      ...specs.map((s) => NVImage.loadFromUrl({ ...s.load }).catch((err) => {
+        console.warn(`GliomaLens viewer: overlay ${s.spec.key} not loaded`, err);
+        markUnavailable(s);
+        return null;
+      })),
+    ]);
+    specs.forEach((s, i) => {
+      if (!layers[i]) return;
+      fixRange(s, layers[i]);
+      s.entry.volume = layers[i];
+      overlays.set(s.spec.key, s.entry);
+    });
+    install(back);
   }
+
+  /** Replace only the base volume; the overlays (their data, ranges, opacity) stay as they are. */
+  async function loadBase(base) {
+    const back = await NVImage.loadFromUrl({ url: base.url, name: base.name, colormap: 'gray',
+                                              opacity: nv.volumes[0]?.opacity ?? 1 });
+    install(back);
+  }
+  await loadAll(options.base);
+  let baseLabel = options.base.label || panel.dataset.baseLabel || options.base.name;
   rememberContrast();
+  const maskFill = overlays.get('mask') ? overlays.get('mask').volume.img : null;
+  let maskOutline = null;
 
   // --- state helpers -------------------------------------------------------------------------
   function rememberContrast() {
@@ -188,6 +211,9 @@ export async function createViewer(panel, options = {}) {
     if (index > 0) nv.setOpacity(index, entry.visible ? entry.opacity : 0);
   }
 
+  /** Centre of the tumour candidate in mm (null without a mask): zoom centres on it. */
+  let tumourMM = null;
+
   /** Put the crosshair on axial slice `k` of the canonical grid, at the tumour's centre when known. */
   function focusSlice(k) {
     if (k === null || k === undefined || Number.isNaN(k)) return;
@@ -207,8 +233,55 @@ export async function createViewer(panel, options = {}) {
     }
     const vox = n ? [sx / n, sy / n, z] : [(nx - 1) / 2, (ny - 1) / 2, z];
     const mm = vol.vox2mm(vox, vol.matRAS);
+    if (n) tumourMM = [mm[0], mm[1], mm[2]];
     nv.scene.crosshairPos = nv.mm2frac(mm);
     nv.drawScene();
+    showSlice();
+  }
+
+  /** The 2D mode shown (axial in multiplanar and 3D modes) and its RAS axis. */
+  function currentMode() {
+    const mode = viewModeName();
+    return TWO_D.has(mode) ? mode : 'axial';
+  }
+
+  /** Crosshair position as RAS voxel indices of the base volume. */
+  function crosshairVox() {
+    return Array.from(nv.frac2vox(nv.scene.crosshairPos)).map((v) => Math.round(v));
+  }
+
+  /** Update the slice slider, its number and the value under the crosshair. */
+  function showSlice() {
+    const slider = $(panel, '#slice');
+    const vol = nv.volumes[0];
+    if (!vol) return;
+    const axis = AXIS[currentMode()];
+    const count = vol.dimsRAS[axis + 1];
+    const vox = crosshairVox();
+    if (slider) {
+      slider.max = String(count - 1);
+      slider.value = String(vox[axis]);
+      slider.setAttribute('aria-valuetext', `${AXIS_NAME[axis]} slice ${vox[axis]} of ${count - 1}`);
+    }
+    setOutput(panel, 'slice', `${AXIS_NAME[axis]} ${vox[axis]} / ${count - 1}`);
+  }
+
+  /** Move the shown 2D slice (axial outside the 2D modes) by `step` voxels. */
+  function moveSlice(step) {
+    const axis = AXIS[currentMode()];
+    const delta = [0, 0, 0];
+    delta[axis] = step;
+    nv.moveCrosshairInVox(...delta);
+    showSlice();
+  }
+
+  function goToSlice(index) {
+    const axis = AXIS[currentMode()];
+    const vox = crosshairVox();
+    vox[axis] = index;
+    nv.scene.crosshairPos = nv.vox2frac(vox);
+    nv.drawScene();
+    showSlice();
   }
 
   // --- controls ------------------------------------------------------------------------------
@@ -219,9 +292,17 @@ export async function createViewer(panel, options = {}) {
   };
 
   const viewMode = $(panel, '#view-mode');
+  const viewModeName = () => (viewMode ? viewMode.value : options.viewMode) || 'render';
   function applyViewMode() {
-    const mode = VIEW_MODES[viewMode ? viewMode.value : options.viewMode] ?? SLICE_TYPE.RENDER;
-    nv.setSliceType(mode);
+    const name = viewModeName();
+    nv.setSliceType(VIEW_MODES[name] ?? SLICE_TYPE.RENDER);
+    // Rotation only means something where a 3D render is shown.
+    const rotatable = !TWO_D.has(name);
+    panel.querySelectorAll('#azimuth, #elevation, #auto-rotate').forEach((el) => { el.disabled = !rotatable; });
+    const rotateHint = $(panel, '#rotate-hint');
+    if (rotateHint) rotateHint.hidden = rotatable;
+    if (!rotatable) stopSpin();
+    showSlice();
   }
   on('view-mode', 'change', applyViewMode);
 
@@ -248,12 +329,18 @@ export async function createViewer(panel, options = {}) {
       const az = (Number(azimuth.value) + dt * 0.03) % 360; // 30° per second
       nv.setRenderAzimuthElevation(az, Number(elevation.value));
       azimuth.value = String(az);
+      setOutput(panel, 'azimuth', `${Math.round(az) % 360}°`);
       spin(now);
     });
   }
+  function stopSpin() {
+    if (spinning !== null) { cancelAnimationFrame(spinning); spinning = null; }
+    const box = $(panel, '#auto-rotate');
+    if (box) box.checked = false;
+  }
   on('auto-rotate', 'change', (event) => {
     if (event.target.checked && spinning === null) spin(performance.now());
-    if (!event.target.checked && spinning !== null) { cancelAnimationFrame(spinning); spinning = null; }
+    if (!event.target.checked) stopSpin();
   });
 
   on('opacity', 'input', (event) => {
@@ -304,12 +391,102 @@ export async function createViewer(panel, options = {}) {
 
   on('size', 'input', (event) => {
     const zoom = Number(event.target.value);
-    const pan = nv.scene.pan2Dxyzmm;
+    // Zoom about the tumour's centre (NiiVue zooms about the point P when pan = (1 - zoom) · P),
+    // about the crosshair when there is no tumour candidate.
+    const centre = tumourMM || Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3);
     nv.scene.volScaleMultiplier = zoom;
-    nv.setPan2Dxyzmm([pan[0], pan[1], pan[2], zoom]);
-    nv.drawScene();
+    nv.setPan2Dxyzmm([(1 - zoom) * centre[0], (1 - zoom) * centre[1], (1 - zoom) * centre[2], zoom]);
     setOutput(panel, 'size', `${Math.round(zoom * 100)}%`);
   });
+
+  // Orientation: one convention for the viewer and the page's figures (orientation.js).
+  function applyConvention(next) {
+    convention = next;
+    nv.setRadiologicalConvention(next === 'radiological');
+    nv.drawScene();
+  }
+  document.addEventListener('gliomalens:orientation', (event) => applyConvention(event.detail.convention));
+
+  // Tumour candidate as an outline (in-plane boundary voxels), so the signal under it stays visible.
+  function outlineOf(volume) {
+    const [, nx, ny, nz] = volume.hdr.dims; // the file's own voxel order: the pipeline's RAS grid
+    const src = maskFill;
+    const out = new src.constructor(src.length);
+    const at = (x, y, z) => src[x + nx * (y + ny * z)];
+    for (let z = 0; z < nz; z++) {
+      for (let y = 0; y < ny; y++) {
+        for (let x = 0; x < nx; x++) {
+          if (!at(x, y, z)) continue;
+          const edge = x === 0 || y === 0 || x === nx - 1 || y === ny - 1
+            || !at(x - 1, y, z) || !at(x + 1, y, z) || !at(x, y - 1, z) || !at(x, y + 1, z);
+          if (edge) out[x + nx * (y + ny * z)] = src[x + nx * (y + ny * z)];
+        }
+      }
+    }
+    return out;
+  }
+  on('mask-outline', 'change', (event) => {
+    const entry = overlays.get('mask');
+    if (!entry || !maskFill) return;
+    if (event.target.checked && !maskOutline) maskOutline = outlineOf(entry.volume);
+    entry.volume.img = event.target.checked ? maskOutline : maskFill;
+    nv.updateGLVolume();
+  });
+
+  // Saliency restricted to the brain: overlays are hidden where the base volume is empty.
+  function applyBrainOnly() {
+    const box = $(panel, '#heatmap-brain');
+    nv.backgroundMasksOverlays = box && box.checked ? 1 : 0;
+  }
+  on('heatmap-brain', 'change', () => { applyBrainOnly(); nv.updateGLVolume(); });
+
+  const legend = $(panel, '#saliency-legend-bar');
+  if (legend) legend.style.background = saliencyGradient();
+
+  // Slices: the slider, the keyboard on the canvas (arrows, Page Up / Page Down), the readouts.
+  on('slice', 'input', (event) => goToSlice(Number(event.target.value)));
+  canvas.addEventListener('keydown', (event) => {
+    const render = viewModeName() === 'render';
+    const steps = { PageUp: 10, PageDown: -10 };
+    if (!render) Object.assign(steps, { ArrowUp: 1, ArrowRight: 1, ArrowDown: -1, ArrowLeft: -1 });
+    if (event.key in steps) {
+      event.preventDefault();
+      event.stopPropagation();
+      moveSlice(steps[event.key]);
+    } else if (render && event.key.startsWith('Arrow')) {
+      event.preventDefault();
+      event.stopPropagation();
+      const da = { ArrowLeft: -5, ArrowRight: 5 }[event.key] || 0;
+      const de = { ArrowUp: 5, ArrowDown: -5 }[event.key] || 0;
+      azimuth.value = String((Number(azimuth.value) + da + 360) % 360);
+      elevation.value = String(Math.max(-90, Math.min(90, Number(elevation.value) + de)));
+      applyRotation();
+    }
+  });
+  nv.onLocationChange = () => showSlice();
+
+  const pointer = $(panel, '#pointer-value');
+  canvas.addEventListener('mousemove', (event) => {
+    if (!pointer) return;
+    const rect = canvas.getBoundingClientRect();
+    const scale = canvas.width / rect.width;
+    const frac = nv.canvasPos2frac([(event.clientX - rect.left) * scale, (event.clientY - rect.top) * scale]);
+    if (!frac || frac[0] < 0) { pointer.textContent = '—'; return; }
+    const vox = Array.from(nv.frac2vox(frac)).map((v) => Math.round(v));
+    const parts = [`${baseLabel || 'value'} ${fmt(nv.volumes[0].getValue(...vox))}`];
+    const heat = overlays.get('heatmap');
+    if (heat && heat.volume.dimsRAS[1] === nv.volumes[0].dimsRAS[1]) {
+      const scale255 = heat.volume.cal_max > 1.5 ? 255 : 1;
+      parts.push(`saliency ${(heat.volume.getValue(...vox) / scale255).toFixed(2)}`);
+    }
+    pointer.textContent = `${parts.join(' · ')} at voxel (${vox.join(', ')})`;
+  });
+  canvas.addEventListener('mouseleave', () => { if (pointer) pointer.textContent = '—'; });
+
+  function showBaseLabel() {
+    const label = $(panel, '#viewer-sequence');
+    if (label) label.textContent = baseLabel;
+  }
 
   on('canvas-height', 'change', (event) => {
     frame.classList.remove('size-s', 'size-m', 'size-l');
@@ -317,12 +494,71 @@ export async function createViewer(panel, options = {}) {
     nv.resizeListener();
   });
 
-  on('save-image', 'click', () => nv.saveScene(saveName));
+  /**
+   * The view as a PNG data URL, annotated: case, sequence, convention and side markers, the
+   * saliency scale when shown, and the disclaimer (panel data-case-label / data-disclaimer).
+   */
+  function annotatedImage() {
+    nv.drawScene();
+    const w = canvas.width;
+    const h = canvas.height;
+    const font = Math.max(14, Math.round(h / 40));
+    const band = Math.round(font * 4.8);
+    const out = document.createElement('canvas');
+    out.width = w;
+    out.height = h + band;
+    const ctx = out.getContext('2d');
+    ctx.fillStyle = '#000';
+    ctx.fillRect(0, 0, out.width, out.height);
+    ctx.drawImage(canvas, 0, 0);
+    ctx.font = `${font}px system-ui, sans-serif`;
+    ctx.fillStyle = '#fff';
+    ctx.textBaseline = 'top';
+    const caseLabel = panel.dataset.caseLabel ? `Case ${panel.dataset.caseLabel}` : 'GliomaLens';
+    const side = convention === 'radiological' ? 'patient\u2019s right on the left' : 'patient\u2019s right on the right';
+    // NiiVue already draws R/L (and A/P, S/I) on every 2D tile of the canvas copied above.
+    ctx.fillText(`${caseLabel} \u00b7 ${baseLabel} \u00b7 ${convention} (${side})`, 8, h + 6);
+    const heat = overlays.get('heatmap');
+    let x = 8;
+    if (heat && heat.visible && heat.opacity > 0) {
+      const grad = ctx.createLinearGradient(8 + font * 5.6, 0, 8 + font * 12.6, 0);
+      const cm = saliencyColormap();
+      cm.I.forEach((i, k) => grad.addColorStop(i / 255, `rgb(${cm.R[k]},${cm.G[k]},${cm.B[k]})`));
+      ctx.fillText('Saliency 0', x, h + 8 + font * 1.4);
+      ctx.fillStyle = grad;
+      ctx.fillRect(8 + font * 5.6, h + 8 + font * 1.4, font * 7, font);
+      ctx.fillStyle = '#fff';
+      ctx.fillText('1', 8 + font * 13, h + 8 + font * 1.4);
+      x = 8 + font * 15;
+    }
+    if (overlays.get('mask')?.visible) {
+      ctx.fillStyle = 'rgb(213,94,0)';
+      ctx.fillRect(x, h + 8 + font * 1.4, font, font);
+      ctx.fillStyle = '#fff';
+      ctx.fillText('tumour candidate', x + font * 1.4, h + 8 + font * 1.4);
+    }
+    if (panel.dataset.disclaimer) {
+      ctx.fillStyle = '#ffd166';
+      ctx.fillText(panel.dataset.disclaimer, 8, h + 10 + font * 2.8);
+    }
+    return out.toDataURL('image/png');
+  }
+
+  on('save-image', 'click', () => {
+    const link = document.createElement('a');
+    link.href = annotatedImage();
+    link.download = saveName;
+    document.body.append(link);
+    link.click();
+    link.remove();
+  });
 
   // --- start ---------------------------------------------------------------------------------
   applyViewMode();
   applyRotation();
   focusSlice(options.sliceIndex);
+  showSlice();
+  showBaseLabel();
   say('');
   status?.classList.add('done');
   canvas.dataset.ready = 'true';
@@ -336,7 +572,9 @@ export async function createViewer(panel, options = {}) {
       say(`Loading ${base.label || base.name}…`);
       status?.classList.remove('done');
       try {
-        await loadAll(base);
+        await loadBase(base);
+        baseLabel = base.label || base.name;
+        showBaseLabel();
         rememberContrast();
         say('');
         status?.classList.add('done');
@@ -348,10 +586,14 @@ export async function createViewer(panel, options = {}) {
       }
     },
     focusSlice,
+    /** The display convention now shown ('radiological' or 'neurological'). */
+    convention: () => convention,
     /** PNG data URL of the current view (draws first, so it works without preserveDrawingBuffer). */
     snapshot() {
       nv.drawScene();
       return canvas.toDataURL('image/png');
     },
+    /** PNG data URL of the annotated image that "Save image" downloads. */
+    annotatedImage,
   };
 }

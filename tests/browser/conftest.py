@@ -131,6 +131,9 @@ def browser(downloads) -> Iterator[webdriver.Chrome]:
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(120)
     driver.set_script_timeout(120)  # SwiftShader rendering can keep the page busy for a while
+    # ... and then chromedriver answers late: give every command 5 minutes (default 120 s), so a
+    # busy shared machine makes the tests slow, not failed.
+    driver.command_executor._client_config.timeout = 300
     try:
         yield driver
     finally:

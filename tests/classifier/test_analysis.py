@@ -55,10 +55,13 @@ def test_artefacts_and_summary(tiny_models, phantom_paths, tmp_path):
     heat = nib.load(out / "heatmap.nii.gz")
     flair = nib.load(phantom_paths["flair"])
     assert mask.shape == heat.shape == flair.shape
-    assert mask.get_data_dtype() == np.uint8 and heat.get_data_dtype() == np.uint8
+    assert mask.get_data_dtype() == np.uint8 and heat.get_data_dtype() == np.float32
+    # Saliency in [0, 1] with its fixed display range in the header (the viewer never rescales).
+    assert (float(heat.header["cal_min"]), float(heat.header["cal_max"])) == (0.0, 1.0)
     assert np.allclose(heat.affine, nib.as_closest_canonical(flair).affine)
     used = on_disk["uncertainty"]["slices"]
     heat_data = np.asarray(heat.dataobj)
+    assert 0 <= heat_data.min() and heat_data.max() <= 1 and heat_data.max() > 0
     others = [z for z in range(heat.shape[2]) if z not in used]
     assert heat_data[:, :, others].max() == 0
     assert not list(tmp_path.glob(".results.*"))  # no temporary folder left behind
@@ -90,7 +93,8 @@ def test_a_stage_can_end_the_analysis_early(tiny_models, phantom_paths, tmp_path
     assert set(summary["timings"]) == {"ingest", "lesion", "scope", "artefacts", "total"}
     assert summary["slice_method"] == "robust" and summary["slice_index"] is not None
     # The user still sees the montage and the candidate mask, and nothing else is promised.
-    assert set(summary["artefacts"]) == {"montage", "candidate_mask", "summary"}
+    assert set(summary["artefacts"]) == {
+        "montage", "montage_neurological", "candidate_mask", "summary"}
     assert sorted(p.name for p in out.iterdir()) == sorted(summary["artefacts"].values())
 
 
@@ -123,7 +127,7 @@ def test_artefacts_stage_runs_after_an_early_end_before_any_lesion(
     stages = [IngestStage(), Swapped(), LesionStage(tiny_models["subtype"].card), ArtefactsStage()]
     summary = analyse_case(phantom_paths, tmp_path / "r", tiny_models, stages=stages)
     assert summary["outcome"] == "needs_review" and summary["slice_index"] is None
-    assert set(summary["artefacts"]) == {"montage", "summary"}
+    assert set(summary["artefacts"]) == {"montage", "montage_neurological", "summary"}
 
 
 def test_failure_leaves_nothing_half_written(tiny_models, phantom_paths, tmp_path, monkeypatch):

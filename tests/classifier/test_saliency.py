@@ -11,8 +11,12 @@ from PIL import Image
 
 from app.pipeline.models.inputs import InputGeometry, prepare_case
 from app.pipeline.render.saliency import (
+    HEATMAP_RANGE,
+    MIN_PANEL_PX,
     cividis_lut,
+    colour_bar_rgb,
     display_orientation,
+    gradcam_rgb,
     heatmap_volume,
     maps_to_slices,
     overlay_rgb,
@@ -46,8 +50,8 @@ def test_maps_are_undone_into_slice_geometry():
 def test_heatmap_volume_is_zero_outside_the_slices():
     maps = np.full((6, 7, 2), 0.5, np.float32)
     vol = heatmap_volume(maps, [3, 4], (6, 7, 9))
-    assert vol.dtype == np.uint8 and vol.shape == (6, 7, 9)
-    assert vol[:, :, [3, 4]].min() == 128 and vol[:, :, [0, 1, 2, 5, 6, 7, 8]].max() == 0
+    assert vol.dtype == np.float32 and vol.shape == (6, 7, 9)
+    assert vol[:, :, [3, 4]].min() == 0.5 and vol[:, :, [0, 1, 2, 5, 6, 7, 8]].max() == 0
     with pytest.raises(ValueError):
         heatmap_volume(maps, [3], (6, 7, 9))
 
@@ -55,14 +59,17 @@ def test_heatmap_volume_is_zero_outside_the_slices():
 def test_heatmap_nifti_keeps_the_patient_grid(tmp_path):
     affine = np.diag([1.0, 1.0, 2.0, 1.0])
     affine[:3, 3] = [-5, 3, 7]
-    vol = np.zeros((6, 7, 9), np.uint8)
-    vol[2, 3, 4] = 255
-    path = write_nifti_fast(vol, affine, tmp_path / "h.nii.gz")
+    maps = np.zeros((6, 7, 1), np.float32)
+    maps[2, 3, 0] = 0.75
+    vol = heatmap_volume(maps, [4], (6, 7, 9))
+    path = write_nifti_fast(vol, affine, tmp_path / "h.nii.gz", HEATMAP_RANGE)
     with gzip.open(path) as fh:
-        assert len(fh.read()) > 6 * 7 * 9
+        assert len(fh.read()) > 6 * 7 * 9 * 4
     img = nib.load(path)
-    assert np.allclose(img.affine, affine) and img.get_data_dtype() == np.uint8
-    assert np.asarray(img.dataobj)[2, 3, 4] == 255
+    assert np.allclose(img.affine, affine) and img.get_data_dtype() == np.float32
+    assert np.asarray(img.dataobj)[2, 3, 4] == np.float32(0.75)
+    # A fixed display range travels with the file: the viewer never rescales saliency.
+    assert (float(img.header["cal_min"]), float(img.header["cal_max"])) == (0.0, 1.0)
 
 
 def test_overlay_png_and_lut(tmp_path):
@@ -75,7 +82,47 @@ def test_overlay_png_and_lut(tmp_path):
     assert rgb.shape == (40, 50, 3) and np.array_equal(rgb[..., 0], rgb[..., 1])  # no map: grey
     path = write_overlay_png(plane, np.ones_like(cam), tmp_path / "g.png")
     with Image.open(path) as image:
-        assert image.size[1] == 50 and image.mode == "RGB"  # rows are Y in display orientation
+        # Rows are Y in display orientation, enlarged to at least MIN_PANEL_PX; a colour bar beside.
+        assert image.mode == "RGB" and image.size[1] >= MIN_PANEL_PX and image.size[1] % 50 == 0
+        assert image.size[0] > image.size[1] * 40 // 50
+
+
+def test_colour_bar_runs_from_high_at_the_top_to_low_and_is_labelled():
+    bar = colour_bar_rgb(400)
+    lut = cividis_lut()
+    column = bar[:, 4]  # inside the ramp
+    ramp = column[np.ptp(column.astype(int), axis=1) > 0]  # coloured, not the grey title text
+    # The ramp's top is the LUT's high end (yellow), its bottom the low end (dark blue).
+    assert np.abs(ramp[0].astype(int) - lut[-1]).max() <= 8
+    assert np.abs(ramp[-1].astype(int) - lut[0]).max() <= 8
+    labels = bar[:, 20:]
+    assert (labels > 200).all(axis=-1).sum() > 30  # white label text ("1 high", "0 low")
+
+
+def _tumour_on_patients_right(shape=(40, 48)):
+    """(X, Y) slice of a RAS+ grid with a bright blob at high X: the patient's right."""
+    plane = np.full(shape, 50.0, np.float32)
+    cam = np.zeros(shape, np.float32)
+    plane[30:36, 20:28] = 400
+    cam[28:38, 18:30] = 1.0
+    return plane, cam
+
+
+@pytest.mark.parametrize(("convention", "tumour_side"), [("radiological", "left"),
+                                                        ("neurological", "right")])
+def test_gradcam_figure_puts_the_patients_right_where_the_convention_says(convention,
+                                                                          tumour_side):
+    plane, cam = _tumour_on_patients_right()
+    rgb = gradcam_rgb(plane, cam, convention).astype(int)
+    panel_w = display_orientation(plane).shape[1] * (rgb.shape[0] // plane.shape[1])
+    panel = rgb[:, :panel_w]
+    yellow = panel[..., 0] - panel[..., 2] > 40  # the warm (high) end of the saliency map
+    cols = np.nonzero(yellow.any(axis=0))[0]
+    assert cols.size
+    side = "left" if cols.mean() < panel_w / 2 else "right"
+    assert side == tumour_side
+    with pytest.raises(ValueError):
+        gradcam_rgb(plane, cam, "sideways")
 
 
 def test_display_orientation_is_radiological():
@@ -83,3 +130,18 @@ def test_display_orientation_is_radiological():
     plane[3, 2] = 1  # patient's right-most X, most anterior Y
     shown = display_orientation(plane)
     assert shown.shape == (3, 4) and shown[0, 0] == 1  # top (anterior), viewer's left
+
+
+def test_the_viewer_uses_the_same_saliency_colour_map_as_the_png():
+    """One colour map everywhere: static/js/colormaps.js holds the PNG LUT's anchor colours."""
+    import json
+    import re
+    from pathlib import Path
+
+    from app.pipeline.render.saliency import _CIVIDIS_ANCHORS
+
+    js = (Path(__file__).resolve().parents[2] / "static/js/colormaps.js").read_text("utf-8")
+    found = re.search(r"SALIENCY_ANCHORS = (\[[\s\S]*?\]);", js)
+    assert found, "SALIENCY_ANCHORS not found in colormaps.js"
+    anchors = json.loads(re.sub(r",\s*\]", "]", found.group(1)))
+    assert np.array_equal(np.asarray(anchors, np.float32), _CIVIDIS_ANCHORS)

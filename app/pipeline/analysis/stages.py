@@ -1,4 +1,4 @@
-"""The analysis stages, in order: ingest, sequence, lesion, subtype, saliency, artefacts.
+"""The analysis stages, in order: ingest, sequence, lesion, scope, subtype, saliency, artefacts.
 
 Each is a small class following ``context.Stage``. Stages whose model is not configured are left
 out of :func:`default_stages` (never stubbed).
@@ -113,6 +113,61 @@ class LesionStage:
 
 
 @dataclass
+class ScopeStage:
+    """Is it a glioma at all, and is the scan like the training data (the tumour-type model)?
+
+    Adds ``tumour_type`` (type, calibrated probabilities, low confidence, OOD score) and
+    ``in_distribution`` to the summary. Only a confident glioma goes on to the subtype: an
+    out-of-distribution scan, no tumour, another tumour type or an uncertain type end the
+    analysis with a plain message and no class.
+    """
+
+    model: Any
+    name: str = "scope"
+    label: str = "Checking the tumour type"
+    runs_when_ended: bool = False
+
+    def run(self, ctx: AnalysisContext) -> None:
+        """Store the tumour-type result dict; end early unless it is a confident glioma."""
+        try:
+            result = self.model.predict(ctx.case)
+        except ValueError as exc:  # no brain found in the volumes
+            raise InvalidInputError(str(exc)) from exc
+        ctx.set_result(self.name, result)
+        ctx.add_to_summary(tumour_type=dict(result), in_distribution=result["in_distribution"])
+        ended = scope_outcome(result)
+        if ended is not None:
+            ctx.end_early(*ended)
+
+
+def scope_outcome(result: dict[str, Any]) -> tuple[str, str] | None:
+    """Return (outcome, message) when a tumour-type result ends the analysis, else None.
+
+    None only for a glioma with enough confidence (in distribution, not low-confidence).
+    """
+    if result["out_of_distribution"]:
+        return Outcome.OUT_OF_DISTRIBUTION, str(result["message"])
+    kind, p = result["tumour_type"], result["top_probability"]
+    name = str(result["tumour_type_name"]).lower()
+    if result["low_confidence"]:
+        return Outcome.UNCERTAIN_TYPE, (
+            f"The tumour type is uncertain (most likely {name}, p = {p:.2f}): "
+            "no glioma subtype is shown."
+        )
+    if kind == "no_tumour":
+        return Outcome.NO_TUMOUR, f"No tumour found (p = {p:.2f})."
+    if kind != "glioma":
+        return Outcome.NOT_GLIOMA, (
+            f"Looks like {_article(name)} {name} (p = {p:.2f}): the glioma subtype does not apply."
+        )
+    return None
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
+@dataclass
 class SubtypeStage:
     """Classify the max-tumour slab as A / O / G with the ResNet50 (a ``Classifier``)."""
 
@@ -165,11 +220,7 @@ class ArtefactsStage:
 
     def run(self, ctx: AnalysisContext) -> None:
         """Write the artefacts into ``ctx.scratch``."""
-        from app.pipeline.render.saliency import (
-            heatmap_volume,
-            write_nifti_fast,
-            write_overlay_png,
-        )
+        from app.pipeline.render.saliency import HEATMAP_RANGE, heatmap_volume, write_nifti_fast
 
         case = ctx.case
         if case is None:  # ended before the scans were loaded: nothing to draw
@@ -188,17 +239,16 @@ class ArtefactsStage:
         if planes is None:
             planes = {s: case.axial_slices(s, [centre])[:, :, 0] for s in SEQUENCES}
         mask2d = found.mask[:, :, centre] if found is not None else None
-        art.write_png(art.montage_rgb(planes, mask2d), ctx.scratch / art.MONTAGE_PNG)
-        written["montage"] = art.MONTAGE_PNG
+        maps = (ctx.result("saliency", SaliencyResult).slice_maps
+                if ctx.has_result("saliency") and prepared is not None else None)
+        written.update(art.write_figures(planes, mask2d, None if maps is None else maps[:, :, row],
+                                         ctx.scratch))
         if found is not None:
             art.write_mask_nifti(found.mask, case.affine, ctx.scratch / art.MASK_NIFTI)
             written["candidate_mask"] = art.MASK_NIFTI
-        if ctx.has_result("saliency") and prepared is not None:
-            maps = ctx.result("saliency", SaliencyResult).slice_maps
-            write_overlay_png(planes["flair"], maps[:, :, row], ctx.scratch / art.GRADCAM_PNG)
+        if maps is not None:
             volume = heatmap_volume(maps, prepared.indices, case.shape)
-            write_nifti_fast(volume, case.affine, ctx.scratch / art.HEATMAP_NIFTI)
-            written["gradcam"] = art.GRADCAM_PNG
+            write_nifti_fast(volume, case.affine, ctx.scratch / art.HEATMAP_NIFTI, HEATMAP_RANGE)
             written["heatmap"] = art.HEATMAP_NIFTI
         ctx.set_result(self.name, written)
 
@@ -211,19 +261,22 @@ def _most_brain(flair: np.ndarray) -> int:
 def default_stages(models: ModelSet, *, sequences_confirmed: bool = False) -> list[Stage]:
     """Return the stages for the configured models, in order.
 
-    ingest → [sequence] → lesion → subtype → saliency → artefacts; the sequence check only when a
-    sequence model is configured (``sequences_confirmed``: the user confirmed the slots, so a
-    mismatch is reported but does not stop the analysis). KeyError when no subtype model is
+    ingest → [sequence] → lesion → [scope] → subtype → saliency → artefacts; the sequence check
+    and the scope (tumour type, out-of-distribution) only when their models are configured.
+    ``sequences_confirmed``: the user confirmed the slots, so a mismatch is reported but does
+    not stop the analysis. KeyError when no subtype model is
     configured (the lesion finder reads its slice method from that model's card).
     """
     classifier = models["subtype"]
     optional: list[Stage] = []
     if "sequence" in models:
         optional.append(SequenceStage(models["sequence"], confirmed=sequences_confirmed))
+    scope: list[Stage] = [ScopeStage(models["tumour-type"])] if "tumour-type" in models else []
     return [
         IngestStage(),
         *optional,
         LesionStage(classifier.card),
+        *scope,
         SubtypeStage(classifier),
         SaliencyStage(classifier),
         ArtefactsStage(),

@@ -48,9 +48,18 @@ def _load_sequence(model_dir: Path) -> LoadedModel:
     return model
 
 
+def _load_tumour_type(model_dir: Path) -> LoadedModel:
+    from app.pipeline.models.tumour_type import TumourTypeModel  # TensorFlow: workers only
+
+    model = TumourTypeModel.load(model_dir)
+    model.warm_up()
+    return model
+
+
 LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     "subtype": _load_subtype,
     "sequence": _load_sequence,
+    "tumour-type": _load_tumour_type,
 }
 """Task -> function loading (and warming up) a model folder for that task."""
 
@@ -61,9 +70,16 @@ def _sequence_card(model_dir: Path) -> Any:
     return SequenceCard.load(model_dir)
 
 
+def _tumour_type_card(model_dir: Path) -> Any:
+    from app.pipeline.models.tumour_type import TumourTypeCard  # no TensorFlow
+
+    return TumourTypeCard.load(model_dir)
+
+
 CARD_READERS: dict[str, Callable[[Path], Any]] = {
     "subtype": ModelCard.load,
     "sequence": _sequence_card,
+    "tumour-type": _tumour_type_card,
 }
 """Task -> the card class's reader (each task's card has its own validated fields)."""
 

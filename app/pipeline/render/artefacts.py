@@ -1,8 +1,9 @@
 """Case artefacts written next to the case files (see docs/architecture.md).
 
-``ARTEFACTS`` is the single list of file names. Writers here produce the montage PNG (the four
-sequences at the chosen slice with the candidate contour), the candidate-mask NIfTI (uint8, gzip
-level 1) and the summary JSON; the Grad-CAM PNG and heatmap NIfTI writers live in ``saliency``.
+``ARTEFACTS`` is the single list of file names. Writers here produce the montage PNGs (the four
+sequences at the chosen slice with the candidate contour, in each display convention), the
+candidate-mask NIfTI (uint8, gzip level 1) and the summary JSON; the
+Grad-CAM PNG and heatmap NIfTI writers live in ``saliency``.
 Importable without TensorFlow (the web app imports ARTEFACTS and ``summary_keys``).
 """
 
@@ -17,15 +18,28 @@ import numpy as np
 
 MONTAGE_PNG = "montage.png"
 GRADCAM_PNG = "gradcam.png"
+MONTAGE_NEURO_PNG = "montage_neurological.png"
+GRADCAM_NEURO_PNG = "gradcam_neurological.png"
 MASK_NIFTI = "candidate_mask.nii.gz"
 HEATMAP_NIFTI = "heatmap.nii.gz"
 SUMMARY_JSON = "summary.json"
 
-ARTEFACTS: tuple[str, ...] = (MONTAGE_PNG, GRADCAM_PNG, MASK_NIFTI, HEATMAP_NIFTI, SUMMARY_JSON)
+ARTEFACTS: tuple[str, ...] = (
+    MONTAGE_PNG, GRADCAM_PNG, MONTAGE_NEURO_PNG, GRADCAM_NEURO_PNG, MASK_NIFTI, HEATMAP_NIFTI,
+    SUMMARY_JSON,
+)
+
+FIGURES: dict[str, dict[str, str]] = {
+    "radiological": {"montage": MONTAGE_PNG, "gradcam": GRADCAM_PNG},
+    "neurological": {"montage": MONTAGE_NEURO_PNG, "gradcam": GRADCAM_NEURO_PNG},
+}
+"""The 2D figures in each display convention (saliency.CONVENTIONS): convention -> key -> file."""
 
 ARTEFACT_KEYS: dict[str, str] = {
     "montage": MONTAGE_PNG,
     "gradcam": GRADCAM_PNG,
+    "montage_neurological": MONTAGE_NEURO_PNG,
+    "gradcam_neurological": GRADCAM_NEURO_PNG,
     "candidate_mask": MASK_NIFTI,
     "heatmap": HEATMAP_NIFTI,
     "summary": SUMMARY_JSON,
@@ -38,6 +52,9 @@ SUMMARY_KEYS: tuple[str, ...] = (
     "candidate_volume_ml", "model", "models", "timings", "artefacts",
 )
 """Keys every summary.json has (docs/architecture.md); values may be None after an early end."""
+
+PANEL_GAP = 16
+"""Black pixels between montage panels, so one panel's L marker is not read with the next's R."""
 
 CONTOUR_RGB = (230, 159, 0)
 """Candidate contour colour: Okabe-Ito orange, distinct for all common colour-vision types."""
@@ -53,17 +70,18 @@ def contour(mask2d: np.ndarray) -> np.ndarray:
     return mask2d & ~ndimage.binary_erosion(mask2d)
 
 
-def montage_rgb(planes: dict[str, np.ndarray], mask2d: np.ndarray | None) -> np.ndarray:
+def montage_rgb(
+    planes: dict[str, np.ndarray], mask2d: np.ndarray | None, convention: str = "radiological"
+) -> np.ndarray:
     """Return the montage as (rows, cols, 3) uint8: FLAIR, T1, T1ce, T2 side by side.
 
-    Each (X, Y) plane is windowed within the brain and shown in radiological orientation (anterior
-    up, patient's right on the left), with the candidate contour in CONTOUR_RGB and the sequence
-    name written at the top left. ValueError when a sequence is missing.
+    Each (X, Y) plane is windowed within the brain, shown in ``convention`` (anterior up;
+    radiological: the patient's right on the left), enlarged to at least
+    saliency.MIN_PANEL_PX, with the candidate contour in CONTOUR_RGB, the sequence name at the top
+    left and R/L/A/P markers. ValueError when a sequence is missing or the convention is unknown.
     """
-    from PIL import Image, ImageDraw
-
     from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
-    from app.pipeline.render.saliency import display_orientation, window
+    from app.pipeline.render.saliency import annotate_panel, display_orientation, window
 
     missing = [s for s in SEQUENCES if s not in planes]
     if missing:
@@ -75,11 +93,33 @@ def montage_rgb(planes: dict[str, np.ndarray], mask2d: np.ndarray | None) -> np.
         rgb = np.repeat(grey[..., None], 3, axis=-1)
         if edge is not None:
             rgb[edge] = CONTOUR_RGB
-        panel = Image.fromarray(np.ascontiguousarray(display_orientation(rgb)))
-        ImageDraw.Draw(panel).text((4, 2), SEQUENCE_LABELS[seq], fill=(255, 255, 255))
-        panels.append(np.asarray(panel))
-        panels.append(np.zeros((panels[-1].shape[0], 2, 3), np.uint8))
+        panels.append(annotate_panel(display_orientation(rgb, convention), SEQUENCE_LABELS[seq],
+                                     convention))
+        panels.append(np.zeros((panels[-1].shape[0], PANEL_GAP, 3), np.uint8))
     return np.concatenate(panels[:-1], axis=1)
+
+
+def write_figures(
+    planes: dict[str, np.ndarray], mask2d: np.ndarray | None, cam2d: np.ndarray | None,
+    out_dir: Path,
+) -> dict[str, str]:
+    """Write the montage and (when ``cam2d`` is given) the Grad-CAM figure in every display
+    convention (see FIGURES) into ``out_dir``; return {artefact key: file name} of what it wrote.
+
+    ``planes``: sequence -> (X, Y) slice; ``cam2d``: (X, Y) map in [0, 1].
+    """
+    from app.pipeline.render.saliency import write_overlay_png
+
+    written: dict[str, str] = {}
+    for convention, names in FIGURES.items():
+        suffix = "" if convention == "radiological" else f"_{convention}"
+        write_png(montage_rgb(planes, mask2d, convention), Path(out_dir) / names["montage"])
+        written[f"montage{suffix}"] = names["montage"]
+        if cam2d is not None:
+            write_overlay_png(planes["flair"], cam2d, Path(out_dir) / names["gradcam"],
+                              convention)
+            written[f"gradcam{suffix}"] = names["gradcam"]
+    return written
 
 
 def write_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:

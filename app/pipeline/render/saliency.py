@@ -46,6 +46,9 @@ def cividis_lut() -> np.ndarray:
 
 _LUT = cividis_lut()
 
+HEATMAP_RANGE: tuple[float, float] = (0.0, 1.0)
+"""The heatmap NIfTI's values and fixed display range: 0 = no saliency, 1 = the strongest."""
+
 
 def maps_to_slices(
     cams: np.ndarray, geometry: InputGeometry, brain: np.ndarray | None = None
@@ -64,12 +67,83 @@ def maps_to_slices(
     return np.clip(out, 0.0, 1.0)
 
 
-def display_orientation(plane: np.ndarray) -> np.ndarray:
-    """Return an (X, Y[, ...]) canonical slice as a display image (rows, cols[, ...]).
+CONVENTIONS: tuple[str, ...] = ("radiological", "neurological")
+"""Display conventions of every 2D image; the first is the default (as radiologists read)."""
 
-    Radiological convention: anterior at the top, the patient's right on the viewer's left.
+MIN_PANEL_PX = 384
+"""Figures are scaled up (by a whole factor, nearest neighbour) to at least this many pixels."""
+
+MARKER_RGB = (255, 255, 255)
+LABEL_RGB = (255, 255, 255)
+
+
+def _check_convention(convention: str) -> None:
+    if convention not in CONVENTIONS:
+        raise ValueError(f"unknown display convention {convention!r}; use one of {CONVENTIONS}")
+
+
+def display_orientation(plane: np.ndarray, convention: str = "radiological") -> np.ndarray:
+    """Return an (X, Y[, ...]) canonical (RAS+) slice as a display image (rows, cols[, ...]).
+
+    Anterior is at the top. Radiological convention puts the patient's right (high X) on the
+    viewer's left; neurological puts it on the viewer's right. ValueError for another convention.
     """
-    return np.swapaxes(plane, 0, 1)[::-1, ::-1]
+    _check_convention(convention)
+    shown = np.swapaxes(plane, 0, 1)[::-1]
+    return shown[:, ::-1] if convention == "radiological" else shown
+
+
+def side_markers(convention: str = "radiological") -> tuple[str, str]:
+    """Return the (screen-left, screen-right) side markers of an axial image: ("R", "L") or
+    ("L", "R"). ValueError for an unknown convention."""
+    _check_convention(convention)
+    return ("R", "L") if convention == "radiological" else ("L", "R")
+
+
+def display_scale(shape: Sequence[int]) -> int:
+    """Return the whole upscaling factor (at least 2) that makes a (rows, cols) image at least
+    MIN_PANEL_PX on its longer side."""
+    longest = max(int(shape[0]), int(shape[1]), 1)
+    return max(2, -(-MIN_PANEL_PX // longest))
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def annotate_panel(
+    rgb: np.ndarray, label: str | None, convention: str = "radiological", scale: int | None = None
+) -> np.ndarray:
+    """Return a display-orientation RGB panel scaled up, with its label and orientation markers.
+
+    The panel is enlarged ``scale`` times (default :func:`display_scale`, nearest neighbour so
+    voxels stay voxels); ``label`` goes at the top left, "A"/"P" at the top and bottom centre and
+    the side markers of ``convention`` at the middle of the left and right edges, in white with a
+    black outline so they read on any background.
+    """
+    from PIL import Image, ImageDraw
+
+    scale = scale or display_scale(rgb.shape)
+    image = Image.fromarray(np.ascontiguousarray(rgb)).resize(
+        (rgb.shape[1] * scale, rgb.shape[0] * scale), Image.Resampling.NEAREST
+    )
+    draw = ImageDraw.Draw(image)
+    size = max(14, image.height // 18)
+    font = _font(size)
+    outline = {"stroke_width": max(2, size // 8), "stroke_fill": (0, 0, 0)}
+    w, h = image.size
+    pad = max(4, size // 3)
+    if label:
+        draw.text((pad, pad), label, fill=LABEL_RGB, font=font, anchor="la", **outline)
+    left, right = side_markers(convention)
+    draw.text((pad, h / 2), left, fill=MARKER_RGB, font=font, anchor="lm", **outline)
+    draw.text((w - pad, h / 2), right, fill=MARKER_RGB, font=font, anchor="rm", **outline)
+    small = _font(max(12, size * 3 // 4))
+    draw.text((w / 2, pad), "A", fill=MARKER_RGB, font=small, anchor="ma", **outline)
+    draw.text((w / 2, h - pad), "P", fill=MARKER_RGB, font=small, anchor="md", **outline)
+    return np.asarray(image)
 
 
 def window(plane: np.ndarray, brain: np.ndarray | None = None) -> np.ndarray:
@@ -96,46 +170,89 @@ def overlay_rgb(plane: np.ndarray, cam: np.ndarray, alpha: float = 0.45) -> np.n
     return np.rint(rgb).astype(np.uint8)
 
 
-def write_overlay_png(plane: np.ndarray, cam: np.ndarray, path: str | os.PathLike) -> Path:
-    """Write the Grad-CAM overlay of one slice as a PNG (display orientation); return the path."""
+def gradcam_rgb(plane: np.ndarray, cam: np.ndarray, convention: str = "radiological") -> np.ndarray:
+    """Return the Grad-CAM figure as (rows, cols, 3) uint8: the overlay of one (X, Y) slice in
+    ``convention`` (enlarged, with orientation markers) and a labelled saliency colour bar.
+
+    ValueError for an unknown convention.
+    """
+    panel = annotate_panel(display_orientation(overlay_rgb(plane, cam), convention),
+                           "Grad-CAM", convention)
+    bar = colour_bar_rgb(panel.shape[0])
+    gap = np.zeros((panel.shape[0], 6, 3), np.uint8)
+    return np.concatenate([panel, gap, bar], axis=1)
+
+
+def write_overlay_png(
+    plane: np.ndarray, cam: np.ndarray, path: str | os.PathLike, convention: str = "radiological"
+) -> Path:
+    """Write :func:`gradcam_rgb` of one slice as a PNG; return the path."""
     from PIL import Image
 
-    rgb = display_orientation(overlay_rgb(plane, cam))
-    bar = _colour_bar(rgb.shape[0])
-    image = np.concatenate([rgb, np.zeros((rgb.shape[0], 4, 3), np.uint8), bar], axis=1)
+    image = gradcam_rgb(plane, cam, convention)
     Image.fromarray(np.ascontiguousarray(image)).save(path, format="PNG", compress_level=1)
     return Path(path)
 
 
-def _colour_bar(height: int, width: int = 10) -> np.ndarray:
-    """Return a vertical colour bar (high saliency at the top)."""
-    ramp = _LUT[np.linspace(255, 0, height).astype(np.uint8)]
-    return np.repeat(ramp[:, None, :], width, axis=1)
+def colour_bar_rgb(height: int) -> np.ndarray:
+    """Return a (height, w, 3) uint8 labelled colour bar of the saliency LUT on black.
+
+    The ramp runs from 1 (high saliency, top) to 0 (low, bottom), titled "Saliency" and labelled
+    "1 high" and "0 low", so the figure explains its own colours.
+    """
+    from PIL import Image, ImageDraw
+
+    size = max(12, height // 28)
+    font = _font(size)
+    title_h = size * 2
+    ramp_h = max(16, height - 2 * title_h)
+    ramp_w = max(12, size)
+    width = ramp_w + size * 5
+    image = Image.new("RGB", (width, height), (0, 0, 0))
+    ramp = _LUT[np.rint(np.linspace(255, 0, ramp_h)).astype(np.uint8)]
+    ramp = np.repeat(ramp[:, None, :], ramp_w, axis=1)
+    image.paste(Image.fromarray(np.ascontiguousarray(ramp)), (2, title_h))
+    draw = ImageDraw.Draw(image)
+    draw.text((2, title_h - 4), "Saliency", fill=LABEL_RGB, font=font, anchor="ld")
+    x = ramp_w + 6
+    draw.text((x, title_h), "1 high", fill=LABEL_RGB, font=font, anchor="la")
+    draw.text((x, title_h + ramp_h), "0 low", fill=LABEL_RGB, font=font, anchor="ld")
+    return np.asarray(image)
 
 
 def heatmap_volume(
     slice_maps: np.ndarray, indices: Sequence[int], shape: Sequence[int]
 ) -> np.ndarray:
-    """Return a uint8 (X, Y, Z) volume with ``slice_maps`` (X, Y, N) × 255 at ``indices``, else 0.
+    """Return a float32 (X, Y, Z) volume in [0, 1]: ``slice_maps`` (X, Y, N) at ``indices``, else 0.
 
-    ValueError when the maps do not fit the volume's in-plane shape or the indices.
+    Saliency keeps its own scale (0 = none, 1 = the strongest) so a viewer can show it with a
+    fixed colour range. ValueError when the maps do not fit the volume's in-plane shape or the
+    indices.
     """
     if slice_maps.shape[:2] != tuple(shape[:2]) or slice_maps.shape[2] != len(indices):
         raise ValueError(f"maps {slice_maps.shape} do not fit {tuple(shape)} / {len(indices)}")
-    vol = np.zeros(tuple(shape), dtype=np.uint8)
-    vol[:, :, list(indices)] = np.rint(np.clip(slice_maps, 0, 1) * 255).astype(np.uint8)
+    vol = np.zeros(tuple(shape), dtype=np.float32)
+    vol[:, :, list(indices)] = np.clip(slice_maps, 0, 1)
     return vol
 
 
-def write_nifti_fast(data: np.ndarray, affine: np.ndarray, path: str | os.PathLike) -> Path:
+def write_nifti_fast(
+    data: np.ndarray,
+    affine: np.ndarray,
+    path: str | os.PathLike,
+    display_range: tuple[float, float] | None = None,
+) -> Path:
     """Write ``data`` as a .nii.gz with gzip level 1 (fast), qform/sform = ``affine``; return path.
 
-    The data type is kept (uint8 for masks and heatmaps). The caller handles atomic renames.
+    The data type is kept (uint8 for masks, float32 for heatmaps). ``display_range`` sets the
+    header's cal_min/cal_max (the heatmap's fixed (0, 1)). The caller handles atomic renames.
     """
     import nibabel as nib
 
     img = nib.Nifti1Image(data, affine)
     img.header.set_xyzt_units("mm")
+    if display_range is not None:
+        img.header["cal_min"], img.header["cal_max"] = display_range
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     with open(path, "wb") as fh:

@@ -1,0 +1,733 @@
+"""Train, calibrate and evaluate the tumour-type model on synthetic phantoms.
+
+Steps (``python -m app.pipeline.training.tumour_type``):
+
+- ``data``: generate balanced phantoms of every tumour type (``synthetic.tumour_types``) or the
+  out-of-distribution set (``synthetic.ood``) from one seed and store the prepared network inputs
+  (``models.tumour_type.prepare_volumes``, float16) with labels and per-case seeds in an .npz.
+- ``train``: fit the network on one such file, select the epoch on a validation file, fit the
+  temperature (calibration) and the Mahalanobis statistics (OOD; training features), choose the
+  OOD threshold and the low-confidence threshold on validation data, and write the model folder
+  (weights via ``classifier.save_weights_f16``, OOD statistics, card.json).
+- ``evaluate``: score held-out files (balanced accuracy, per-type recall with 95% bootstrap CIs,
+  ECE before / after calibration, a reliability diagram PNG, OOD AUROC and false-alarm rate) and
+  record them in the card.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.pipeline.classes import TUMOUR_TYPES
+from app.pipeline.models.tumour_type import (
+    INPUT_RATIONALE,
+    MahalanobisOOD,
+    TumourTypeCard,
+    prepare_volumes,
+    softmax,
+)
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def balanced_labels(n: int, seed: int, classes: Sequence[str] = TUMOUR_TYPES) -> list[str]:
+    """Return ``n`` class names, round-robin over ``classes`` and shuffled by ``seed``."""
+    labels = [classes[i % len(classes)] for i in range(n)]
+    np.random.default_rng(seed).shuffle(labels)
+    return labels
+
+
+def _case_arrays(args: tuple[str, str, np.random.SeedSequence, float, dict]) -> tuple:
+    kind, name, seed_seq, voxel_mm, card_dict = args
+    from app.pipeline.synthetic import ood, tumour_types
+
+    card = TumourTypeCard.from_dict(card_dict)
+    rng = np.random.default_rng(seed_seq)
+    if kind == "id":
+        case = tumour_types.generate_tumour_case(name, rng, voxel_mm=voxel_mm)
+        volumes, affine = case.volumes, case.affine
+        detail = str(case.params.get("glioma_class", ""))
+    else:
+        volumes, affine = ood.generate_ood_case(name, rng, voxel_mm=voxel_mm)
+        detail = ""
+    voxel = tuple(float(v) for v in np.sqrt((affine[:3, :3] ** 2).sum(axis=0)))
+    x = prepare_volumes(volumes, voxel, card)
+    return x.astype(np.float16), detail
+
+
+def make_dataset(
+    out: str | Path,
+    n: int,
+    seed: int,
+    *,
+    kind: str = "id",
+    voxel_mm: float = 2.0,
+    card: TumourTypeCard | None = None,
+    workers: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
+    """Generate ``n`` cases from ``seed`` and write their prepared inputs to the .npz ``out``.
+
+    ``kind`` "id": balanced tumour types (labels = TUMOUR_TYPES indices); "ood": balanced
+    out-of-distribution kinds (``synthetic.ood.OOD_KINDS``; labels = kind indices). Arrays: x
+    (n, X, Y, Z, 4) float16, y (n,), names, detail (glioma class), seed, voxel_mm. Case i uses
+    ``SeedSequence(seed).spawn(n)[i]``, so output does not depend on ``workers``. ValueError for
+    n < 1 or an unknown kind.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+
+    from app.pipeline.synthetic.ood import OOD_KINDS
+    from app.pipeline.synthetic.phantoms import _anatomy
+
+    if n < 1:
+        raise ValueError("n must be at least 1")
+    if kind not in ("id", "ood"):
+        raise ValueError(f"unknown dataset kind {kind!r}")
+    card = card or default_card()
+    classes = TUMOUR_TYPES if kind == "id" else OOD_KINDS
+    names = balanced_labels(n, seed, classes)
+    seeds = np.random.SeedSequence(seed).spawn(n)
+    jobs = [(kind, names[i], seeds[i], float(voxel_mm), card.to_dict()) for i in range(n)]
+    _anatomy(float(voxel_mm))
+    results: list[tuple] = []
+    if workers <= 1:
+        for i, job in enumerate(jobs, start=1):
+            results.append(_case_arrays(job))
+            if progress:
+                progress(i, n)
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            for i, res in enumerate(pool.map(_case_arrays, jobs, chunksize=4), start=1):
+                results.append(res)
+                if progress:
+                    progress(i, n)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(
+        out,
+        x=np.stack([r[0] for r in results]),
+        y=np.array([classes.index(name) for name in names], dtype=np.int16),
+        names=np.array(names),
+        detail=np.array([r[1] for r in results]),
+        seed=np.int64(seed),
+        voxel_mm=np.float64(voxel_mm),
+        kind=np.array(kind),
+    )
+    return out
+
+
+def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
+    """Return the arrays of a file written by :func:`make_dataset` (x as float32)."""
+    with np.load(path, allow_pickle=False) as npz:
+        data = {k: npz[k] for k in npz.files}
+    data["x"] = data["x"].astype(np.float32)
+    return data
+
+
+def default_card(name: str = "tumour-type-demo") -> TumourTypeCard:
+    """Return the card whose input layout and architecture training starts from."""
+    card = TumourTypeCard(name=name)
+    spec = card.input
+    vx = float(spec["voxel_mm"])
+    sx, sy, sz = spec["shape"]
+    card.input_rationale = INPUT_RATIONALE.format(
+        vx=vx, sx=sx, sy=sy, sz=sz, mx=sx * vx, my=sy * vx, mz=sz * vx
+    )
+    return card
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = 15
+) -> float:
+    """Return the ECE of (N, K) ``probs`` against integer ``labels`` (equal-width top-p bins).
+
+    Sum over bins of |accuracy - mean confidence| weighted by the bin's share of cases.
+    ValueError for empty or mismatched inputs.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    labels = np.asarray(labels)
+    if probs.ndim != 2 or len(probs) == 0 or len(probs) != len(labels):
+        raise ValueError(f"expected (N, K) probabilities and N labels, got {probs.shape}")
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == labels
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    ece = 0.0
+    for b in range(n_bins):
+        sel = bins == b
+        if sel.any():
+            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
+    return float(ece)
+
+
+def reliability_bins(
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = 10
+) -> list[dict[str, float]]:
+    """Return per-bin {lo, hi, n, confidence, accuracy} of the top-class probability."""
+    probs = np.asarray(probs, dtype=np.float64)
+    conf = probs.max(axis=1)
+    correct = probs.argmax(axis=1) == np.asarray(labels)
+    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        sel = bins == b
+        rows.append({
+            "lo": b / n_bins,
+            "hi": (b + 1) / n_bins,
+            "n": int(sel.sum()),
+            "confidence": float(conf[sel].mean()) if sel.any() else float("nan"),
+            "accuracy": float(correct[sel].mean()) if sel.any() else float("nan"),
+        })
+    return rows
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Return the temperature T > 0 minimising the validation negative log-likelihood.
+
+    A bounded 1-D search over log T in [log 0.05, log 20] (Guo et al. 2017). ValueError for
+    empty or mismatched inputs.
+    """
+    from scipy.optimize import minimize_scalar
+
+    logits = np.asarray(logits, dtype=np.float64)
+    labels = np.asarray(labels, dtype=int)
+    if logits.ndim != 2 or len(logits) == 0 or len(logits) != len(labels):
+        raise ValueError(f"expected (N, K) logits and N labels, got {logits.shape}")
+
+    def nll(log_t: float) -> float:
+        p = softmax(logits, float(np.exp(log_t)))
+        return float(-np.mean(np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, 1))))
+
+    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    return float(np.exp(res.x))
+
+
+def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
+    """Return the area under the ROC curve for scores where positives should be larger.
+
+    The Mann-Whitney statistic with ties counted half. ValueError when either set is empty.
+    """
+    neg = np.asarray(negatives, dtype=np.float64).ravel()
+    pos = np.asarray(positives, dtype=np.float64).ravel()
+    if neg.size == 0 or pos.size == 0:
+        raise ValueError("AUROC needs at least one score on each side")
+    from scipy.stats import rankdata
+
+    ranks = rankdata(np.concatenate([neg, pos]))
+    return float((ranks[neg.size:].sum() - pos.size * (pos.size + 1) / 2) / (neg.size * pos.size))
+
+
+def balanced_accuracy(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> float:
+    """Return the mean per-class recall over the classes present in ``labels``."""
+    labels, preds = np.asarray(labels), np.asarray(preds)
+    recalls = [np.mean(preds[labels == k] == k) for k in range(n_classes) if (labels == k).any()]
+    return float(np.mean(recalls))
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float], n: int, *, reps: int = 2000, seed: int = 0
+) -> tuple[float, float]:
+    """Return the 95% percentile bootstrap interval of ``statistic(indices)`` over n cases."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, size=n)) for _ in range(reps)]
+    lo, hi = np.nanpercentile(values, [2.5, 97.5])
+    return round(float(lo), 4), round(float(hi), 4)
+
+
+def classification_metrics(
+    labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], *, seed: int = 0
+) -> dict[str, Any]:
+    """Return n, accuracy, balanced accuracy and per-class recall, each with a 95% bootstrap CI.
+
+    The bootstrap resamples cases (2000 replicates, ``seed``); per-class intervals resample
+    within that class's cases.
+    """
+    labels = np.asarray(labels, dtype=int)
+    preds = np.asarray(probs).argmax(axis=1)
+    k = len(classes)
+    out: dict[str, Any] = {"n": int(len(labels))}
+    out["accuracy"] = round(float(np.mean(preds == labels)), 4)
+    out["accuracy_ci95"] = bootstrap_ci(lambda i: float(np.mean(preds[i] == labels[i])),
+                                        len(labels), seed=seed)
+    out["balanced_accuracy"] = round(balanced_accuracy(labels, preds, k), 4)
+    out["balanced_accuracy_ci95"] = bootstrap_ci(
+        lambda i: balanced_accuracy(labels[i], preds[i], k), len(labels), seed=seed
+    )
+    per = {}
+    for c, name in enumerate(classes):
+        hits = (preds[labels == c] == c).astype(float)
+        if hits.size == 0:
+            continue
+        per[name] = {
+            "n": int(hits.size),
+            "recall": round(float(hits.mean()), 4),
+            "recall_ci95": bootstrap_ci(lambda i, h=hits: float(h[i].mean()), hits.size,
+                                        seed=seed + c + 1),
+            "precision": round(float(np.mean(labels[preds == c] == c)) if (preds == c).any()
+                               else float("nan"), 4),
+        }
+    out["per_class"] = per
+    confusion = np.zeros((k, k), dtype=int)
+    np.add.at(confusion, (labels, preds), 1)
+    out["confusion"] = confusion.tolist()
+    return out
+
+
+def write_reliability_png(
+    path: str | Path, before: list[dict[str, float]], after: list[dict[str, float]]
+) -> Path:
+    """Draw a reliability diagram (accuracy vs confidence per bin, before and after) as a PNG.
+
+    Left panel before, right panel after calibration; bars show bin accuracy, the diagonal is
+    perfect calibration, dots mark each bin's mean confidence. Returns the path.
+    """
+    from PIL import Image, ImageDraw
+
+    size, pad = 300, 40
+    img = Image.new("RGB", (2 * (size + 2 * pad), size + 2 * pad + 20), "white")
+    draw = ImageDraw.Draw(img)
+    for panel, (title, rows) in enumerate((("before", before), ("after (temperature)", after))):
+        x0 = panel * (size + 2 * pad) + pad
+        y0 = pad
+        draw.rectangle([x0, y0, x0 + size, y0 + size], outline="black")
+        draw.line([x0, y0 + size, x0 + size, y0], fill=(150, 150, 150))
+        for row in rows:
+            if not row["n"]:
+                continue
+            bx0 = x0 + row["lo"] * size
+            bx1 = x0 + row["hi"] * size
+            top = y0 + size * (1 - row["accuracy"])
+            draw.rectangle([bx0 + 1, top, bx1 - 1, y0 + size], fill=(0, 114, 178),
+                           outline="black")
+            cx = x0 + row["confidence"] * size
+            cy = y0 + size * (1 - row["confidence"])
+            draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=(230, 159, 0))
+        draw.text((x0, 10), f"Reliability {title}", fill="black")
+        draw.text((x0, y0 + size + 8), "confidence (top-class p) ->", fill="black")
+        draw.text((x0 - pad + 2, y0), "acc", fill="black")
+    path = Path(path)
+    img.save(path)
+    return path
+
+
+# --------------------------------------------------------------------------- training
+
+
+AUGMENTATION = "left-right flip p=0.5, shift up to +-1 voxel per axis, per-channel gain 0.9-1.1"
+OOD_SHRINKAGE = 1e-3
+"""Ridge added to the shared covariance, as a fraction of its mean variance."""
+OOD_ALPHA = 0.01
+"""Target false-alarm rate of the OOD threshold (conformal quantile of validation scores)."""
+LOW_CONFIDENCE_QUANTILE = 0.02
+"""Share of correctly classified validation cases allowed below the low-confidence threshold."""
+LOW_CONFIDENCE_FLOOR = 0.5
+
+
+def augment(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return an augmented copy of a batch (N, X, Y, Z, C): flip, +-1 voxel shift, gains."""
+    out = np.empty_like(x)
+    for i, vol in enumerate(x):
+        if rng.random() < 0.5:
+            vol = vol[::-1]
+        vol = np.roll(vol, tuple(int(s) for s in rng.integers(-1, 2, size=3)), axis=(0, 1, 2))
+        gains = rng.uniform(0.9, 1.1, size=vol.shape[-1]).astype(np.float32)
+        out[i] = vol * gains
+    return out
+
+
+def conformal_threshold(scores: np.ndarray, alpha: float = OOD_ALPHA) -> float:
+    """Return the validation score at rank ceil((n + 1)(1 - alpha)) (the max when it exceeds n).
+
+    A new in-distribution score exceeds it with probability at most ``alpha`` (split conformal
+    prediction). ValueError for no scores.
+    """
+    scores = np.sort(np.asarray(scores, dtype=np.float64))
+    if scores.size == 0:
+        raise ValueError("no validation scores")
+    rank = int(np.ceil((scores.size + 1) * (1 - alpha)))
+    return float(scores[min(rank, scores.size) - 1])
+
+
+def low_confidence_threshold(
+    probs: np.ndarray, labels: np.ndarray, quantile: float = LOW_CONFIDENCE_QUANTILE
+) -> float:
+    """Return max(LOW_CONFIDENCE_FLOOR, the ``quantile`` of calibrated top-p of correct cases)."""
+    probs = np.asarray(probs)
+    correct = probs.argmax(axis=1) == np.asarray(labels)
+    top = probs.max(axis=1)[correct]
+    q = float(np.quantile(top, quantile)) if top.size else 1.0
+    return round(max(LOW_CONFIDENCE_FLOOR, q), 4)
+
+
+def _concat(paths: Sequence[Path]) -> dict[str, np.ndarray]:
+    parts = [load_dataset(p) for p in paths]
+    return {
+        "x": np.concatenate([p["x"] for p in parts]),
+        "y": np.concatenate([p["y"] for p in parts]).astype(int),
+        "seeds": [int(p["seed"]) for p in parts],
+        "voxel_mm": [float(p["voxel_mm"]) for p in parts],
+    }
+
+
+def network_outputs(model: Any, x: np.ndarray, batch: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Return (logits, embedding) of a Keras tumour-type network over ``x`` in batches."""
+    logits, emb = [], []
+    for start in range(0, len(x), batch):
+        lo, em = model(x[start:start + batch], training=False)
+        logits.append(np.asarray(lo))
+        emb.append(np.asarray(em))
+    return np.concatenate(logits), np.concatenate(emb)
+
+
+def train_model(
+    train_path: str | Path,
+    val_paths: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    epochs: int = 20,
+    seed: int = 0,
+    batch_size: int = 16,
+    learning_rate: float = 2e-3,
+    refit: bool = False,
+) -> TumourTypeCard:
+    """Train on one dataset file, select on validation files, calibrate, fit OOD; return the card.
+
+    Writes into ``out_dir``: weights.npz (every array float32, ``save_weights_f16`` format),
+    ood.npz (Mahalanobis means + shared precision from training features) and card.json. The
+    epoch with the lowest validation loss is kept; calibration, OOD statistics and thresholds are
+    computed with the saved weights reloaded. ``refit`` keeps the weights already in ``out_dir``
+    (and the training record of its card) and only redoes calibration, OOD and thresholds.
+    ValueError when a file is not an "id" dataset.
+    """
+    from app.pipeline.models import tf_runtime
+
+    tf_runtime.configure()
+    import keras
+
+    from app.pipeline.models.card import sha256_file
+    from app.pipeline.models.subtype import EVERY_LAYER, load_weights_f16, save_weights_f16
+    from app.pipeline.models.tumour_type import build_network
+
+    train = load_dataset(train_path)
+    if str(train["kind"]) != "id":
+        raise ValueError(f"{train_path} is not an in-distribution dataset")
+    val = _concat([Path(p) for p in val_paths])
+    x, y = train["x"], train["y"].astype(int)
+    card = default_card()
+    keras.utils.set_random_seed(seed)
+    out = Path(out_dir)
+    network = build_network(card)
+    if refit:
+        old = TumourTypeCard.load(out)
+        load_weights_f16(network, out / card.weights_file)
+        training_record = old.training
+    else:
+        training_record = _fit(network, x, y, val, epochs, seed, batch_size, learning_rate)
+        out.mkdir(parents=True, exist_ok=True)
+        save_weights_f16(network, out / card.weights_file, float32_prefixes=EVERY_LAYER)
+        load_weights_f16(network, out / card.weights_file)
+
+    train_logits, train_emb = network_outputs(network, x)
+    val_logits, val_emb = network_outputs(network, val["x"])
+    temperature = fit_temperature(val_logits, val["y"])
+    probs_before = softmax(val_logits)
+    probs_after = softmax(val_logits, temperature)
+    sizes = ood_block_sizes(card)
+    ood = MahalanobisOOD.fit(train_emb, y, len(card.classes), sizes, shrinkage=OOD_SHRINKAGE)
+    ood.save(out / "ood.npz")
+    val_scores = ood.score(val_emb)
+    threshold = conformal_threshold(val_scores)
+    card.calibration = {
+        "method": "temperature scaling (Guo et al. 2017), NLL-optimal T on the validation set",
+        "temperature": round(temperature, 4),
+        "bins": 15,
+        "validation": {
+            "n": int(len(val["y"])),
+            "ece_before": round(expected_calibration_error(probs_before, val["y"]), 4),
+            "ece_after": round(expected_calibration_error(probs_after, val["y"]), 4),
+        },
+    }
+    card.ood = {
+        "method": (
+            "Mahalanobis distance with the feature ensemble of Lee et al. 2018: for each block of "
+            "network features (the globally pooled convolutional features that feed the "
+            "penultimate dense layer, and the spatial mean of each earlier convolution block per "
+            "view) the minimum squared distance to class-conditional Gaussian means with one "
+            "shared (pooled within-class) covariance, divided by its median on the training "
+            "features; the score is the sum over blocks. Gaussians fitted on training features"
+        ),
+        "layer": "ood_features",
+        "blocks": sizes,
+        "shrinkage": OOD_SHRINKAGE,
+        "selection": (
+            "features (pooled / pre-ReLU embedding / embedding / pooled + earlier blocks) and "
+            "shrinkage (1e-3..1e-1) chosen by AUROC of validation phantoms vs the OOD validation "
+            "set (seed 1504), never on the test sets"
+        ),
+        "statistics_file": "ood.npz",
+        "statistics_sha256": sha256_file(out / "ood.npz"),
+        "threshold": round(threshold, 4),
+        "threshold_method": (
+            f"split-conformal: validation score at rank ceil((n+1)(1-{OOD_ALPHA})), so a new "
+            f"in-distribution scan exceeds it with probability <= {OOD_ALPHA}"
+        ),
+        "in_distribution": (
+            "conformal p-value (1 + #validation scores >= score) / (n + 1); flagged out of "
+            "distribution when the score exceeds the threshold"
+        ),
+        "validation_scores": [round(float(s), 4) for s in np.sort(val_scores)],
+    }
+    card.low_confidence = {
+        "threshold": low_confidence_threshold(probs_after, val["y"]),
+        "method": (
+            f"calibrated top-class probability below max({LOW_CONFIDENCE_FLOOR}, the "
+            f"{LOW_CONFIDENCE_QUANTILE:.0%} quantile of the calibrated top probability of the "
+            "correctly classified validation cases)"
+        ),
+    }
+    card.weights_format = "npz written by classifier.save_weights_f16 (every array float32)"
+    card.weights_sha256 = sha256_file(out / card.weights_file)
+    card.training = {
+        **training_record,
+        "train_seed": int(train["seed"]),
+        "train_voxel_mm": float(train["voxel_mm"]),
+        "train_cases": int(len(y)),
+        "validation_seeds": val["seeds"],
+        "validation_voxel_mm": val["voxel_mm"],
+        "validation_cases": int(len(val["y"])),
+    }
+    per_type = np.bincount(y, minlength=len(card.classes)).tolist()
+    card.training_data = (
+        f"{len(y)} synthetic phantoms (app.pipeline.synthetic.tumour_types, seed "
+        f"{int(train['seed'])}, {float(train['voxel_mm']):g} mm grid; per type "
+        f"{dict(zip(card.classes, per_type, strict=True))}; gliomas = the A/O/G phantoms) on the "
+        "MNI152 template; validation seeds " + ", ".join(str(s) for s in val["seeds"])
+        + ". No patient data."
+    )
+    card.metrics["validation"] = classification_metrics(val["y"], probs_after, card.classes)
+    card.libraries = _libraries()
+    card.save(out)
+    return card
+
+
+def _fit(network: Any, x: np.ndarray, y: np.ndarray, val: dict[str, Any], epochs: int, seed: int,
+         batch_size: int, learning_rate: float) -> dict[str, Any]:
+    """Fit ``network``'s logits on (x, y); keep the best validation-loss epoch; return a record."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    rng = np.random.default_rng(seed)
+    trainer = keras.Model(network.inputs, network.outputs[0])
+    trainer.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    history: dict[str, list[float]] = {"loss": [], "accuracy": [], "val_loss": [],
+                                       "val_accuracy": []}
+    best = (np.inf, -1, None)
+    start = time.time()
+    lr = learning_rate
+    stale = 0
+    for epoch in range(epochs):
+        fit = trainer.fit(augment(x, rng), y, batch_size=batch_size, epochs=1, verbose=0,
+                          shuffle=True)
+        val_loss, val_acc = trainer.evaluate(val["x"], val["y"], batch_size=64, verbose=0)
+        for key, value in (("loss", fit.history["loss"][0]),
+                           ("accuracy", fit.history["accuracy"][0]),
+                           ("val_loss", val_loss), ("val_accuracy", val_acc)):
+            history[key].append(round(float(value), 4))
+        log.info("epoch %d: loss %.4f acc %.3f val_loss %.4f val_acc %.3f (%.0f s)", epoch + 1,
+                 history["loss"][-1], history["accuracy"][-1], val_loss, val_acc,
+                 time.time() - start)
+        if val_loss < best[0]:
+            best = (float(val_loss), epoch, [w.copy() for w in trainer.get_weights()])
+            stale = 0
+        else:
+            stale += 1
+            if stale >= 2:  # plateau: lower the learning rate
+                lr *= 0.3
+                trainer.optimizer.learning_rate.assign(lr)
+                stale = 0
+    trainer.set_weights(best[2])
+    return {
+        "init_seed": seed,
+        "epochs_run": epochs,
+        "best_epoch": best[1] + 1,
+        "batch_size": batch_size,
+        "optimizer": f"Adam lr {learning_rate}, x0.3 after 2 epochs without val-loss gain",
+        "augmentation": AUGMENTATION,
+        "fit_seconds": round(time.time() - start, 1),
+        "history": history,
+    }
+
+
+
+def ood_block_sizes(card: TumourTypeCard) -> list[int]:
+    """Return the feature-block sizes of the network's OOD output (pooled, then earlier blocks)."""
+    filters = [int(f) for f in card.architecture["filters"]]
+    if card.architecture.get("kind") != "projections":
+        return [2 * filters[-1]]
+    return [3 * 2 * filters[-1]] + [f for _ in range(3) for f in filters[:-1]]
+
+
+def _libraries() -> dict[str, str]:
+    import keras
+    import scipy
+    import tensorflow as tf
+
+    return {"keras": keras.__version__, "tensorflow": tf.__version__, "numpy": np.__version__,
+            "scipy": scipy.__version__}
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    test_paths: Sequence[str | Path],
+    ood_path: str | Path,
+    *,
+    png: str | Path | None = None,
+    write: bool = True,
+    key: str = "test",
+) -> dict[str, Any]:
+    """Return (and with ``write`` record in the card) held-out metrics of the model in model_dir.
+
+    Classification on the test files (calibrated probabilities; bootstrap CIs), ECE before /
+    after temperature scaling, OOD AUROC of the test files against the OOD file (overall and per
+    kind), the false-alarm rate on the test files and the detection rate per OOD kind at the
+    card's threshold. ``png`` gets the test set's reliability diagram. Writing the card never
+    touches the weights (their sha256 stays valid); the results go under ``metrics[key]`` and
+    ``metrics["ood_" + key]``.
+    """
+    from app.pipeline.models.tumour_type import TumourTypeModel
+    from app.pipeline.synthetic.ood import OOD_KINDS
+
+    model = TumourTypeModel.load(model_dir)
+    card = model.card
+    test = _concat([Path(p) for p in test_paths])
+    ood_data = load_dataset(ood_path)
+    if str(ood_data["kind"]) != "ood":
+        raise ValueError(f"{ood_path} is not an OOD dataset")
+    logits, emb = network_outputs(model.network, test["x"])
+    _, ood_emb = network_outputs(model.network, ood_data["x"])
+    t = float(card.calibration["temperature"])
+    before, after = softmax(logits), softmax(logits, t)
+    result: dict[str, Any] = {
+        "seeds": test["seeds"],
+        "voxel_mm": test["voxel_mm"],
+        **classification_metrics(test["y"], after, card.classes, seed=1),
+        "ece_before": round(expected_calibration_error(before, test["y"]), 4),
+        "ece_after": round(expected_calibration_error(after, test["y"]), 4),
+        "low_confidence_rate": round(float(np.mean(after.max(axis=1)
+                                                   < card.low_confidence["threshold"])), 4),
+    }
+    id_scores = model.ood.score(emb)
+    ood_scores = model.ood.score(ood_emb)
+    thr = float(card.ood["threshold"])
+    kinds = ood_data["y"].astype(int)
+    ood_result: dict[str, Any] = {
+        "id_seeds": test["seeds"],
+        "ood_seed": int(ood_data["seed"]),
+        "ood_voxel_mm": float(ood_data["voxel_mm"]),
+        "n_id": int(len(id_scores)),
+        "n_ood": int(len(ood_scores)),
+        "auroc": round(auroc(id_scores, ood_scores), 4),
+        "auroc_ci95": bootstrap_ci(
+            lambda i: auroc(id_scores[i % len(id_scores)], ood_scores),
+            len(id_scores), reps=500, seed=2),
+        "false_alarm_rate": round(float(np.mean(id_scores > thr)), 4),
+        "detection_rate": round(float(np.mean(ood_scores > thr)), 4),
+        "per_kind": {
+            kind: {
+                "n": int((kinds == k).sum()),
+                "auroc": round(auroc(id_scores, ood_scores[kinds == k]), 4),
+                "detection_rate": round(float(np.mean(ood_scores[kinds == k] > thr)), 4),
+            }
+            for k, kind in enumerate(OOD_KINDS) if (kinds == k).any()
+        },
+    }
+    if png:
+        write_reliability_png(png, reliability_bins(before, test["y"]),
+                              reliability_bins(after, test["y"]))
+    if write:
+        card.metrics[key] = result
+        card.metrics[f"ood_{key}"] = ood_result
+        card.save(model_dir)
+    return {key: result, f"ood_{key}": ood_result}
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _progress(label: str) -> Callable[[int, int], None]:
+    start = time.time()
+
+    def report(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            sys.stderr.write(f"{label}: {done}/{total} ({time.time() - start:.0f} s)\n")
+
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: ``data``, ``train`` and ``evaluate`` sub-commands (see the module doc)."""
+    parser = argparse.ArgumentParser(prog="python -m app.pipeline.training.tumour_type")
+    sub = parser.add_subparsers(dest="command", required=True)
+    data = sub.add_parser("data", help="generate phantoms and store prepared inputs")
+    data.add_argument("--out", required=True, type=Path)
+    data.add_argument("--n", type=int, required=True)
+    data.add_argument("--seed", type=int, required=True)
+    data.add_argument("--kind", choices=("id", "ood"), default="id")
+    data.add_argument("--voxel-mm", type=float, default=2.0)
+    data.add_argument("--workers", type=int, default=1)
+    train = sub.add_parser("train", help="train, calibrate, fit OOD; write the model folder")
+    train.add_argument("--train", required=True, type=Path)
+    train.add_argument("--val", required=True, type=Path, nargs="+")
+    train.add_argument("--out", required=True, type=Path)
+    train.add_argument("--epochs", type=int, default=20)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--refit", action="store_true",
+                       help="keep the weights in --out; redo calibration, OOD and thresholds")
+    ev = sub.add_parser("evaluate", help="held-out metrics into the card + reliability PNG")
+    ev.add_argument("--model", required=True, type=Path)
+    ev.add_argument("--test", required=True, type=Path, nargs="+")
+    ev.add_argument("--ood", required=True, type=Path)
+    ev.add_argument("--png", type=Path, default=None)
+    ev.add_argument("--no-write", action="store_true", help="print only; leave the card alone")
+    ev.add_argument("--key", default="test", help="card metrics key (default test)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    if args.command == "data":
+        path = make_dataset(args.out, args.n, args.seed, kind=args.kind, voxel_mm=args.voxel_mm,
+                            workers=args.workers, progress=_progress(str(args.out)))
+        sys.stdout.write(f"wrote {path}\n")
+        return 0
+    if args.command == "train":
+        card = train_model(args.train, args.val, args.out, epochs=args.epochs, seed=args.seed,
+                           refit=args.refit)
+        sys.stdout.write(json.dumps(card.metrics, indent=1) + "\n")
+        return 0
+    result = evaluate_model(args.model, args.test, args.ood, png=args.png,
+                            write=not args.no_write, key=args.key)
+    sys.stdout.write(json.dumps(result, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

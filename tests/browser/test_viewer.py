@@ -1,0 +1,277 @@
+"""The result page's images agree with each other, in a real Chromium (pictures, not only DOM).
+
+One phantom case with its tumour in a known hemisphere is uploaded once; the scenarios then check
+the orientation convention (montage and viewer on the same side, both flipping together), the
+overlays across sequence changes, and each viewer control, comparing screenshots. Screenshots go
+to artifacts/browser/ for review.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+
+import nibabel as nib
+import numpy as np
+import pytest
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support import expected_conditions as EC
+from selenium.webdriver.support.select import Select
+
+from tests.browser.test_flows import (
+    SEQUENCES,
+    canvas_image,
+    login,
+    wait,
+    wait_changed,
+    wait_for_file,
+    wait_rendered,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+SAME_PICTURE = 1.5  # mean absolute difference (0-255) under which two canvas pictures match
+
+
+@pytest.fixture(scope="module")
+def tumour_side(phantom_files) -> str:
+    """The patient's side of the uploaded phantom's tumour, from its ground truth (RAS+ grid:
+    the x index grows towards the patient's right)."""
+    seg_path = phantom_files["G"]["flair"].with_name(
+        phantom_files["G"]["flair"].name.replace("_flair", "_seg"))
+    img = nib.load(seg_path)
+    assert nib.aff2axcodes(img.affine) == ("R", "A", "S")
+    xs = np.nonzero(np.asarray(img.dataobj) > 0)[0]
+    return "right" if xs.mean() > (img.shape[0] - 1) / 2 else "left"
+
+
+@pytest.fixture(scope="module")
+def case_url(browser, live_server, phantom_files) -> Iterator[str]:
+    """Log in, upload the G phantom and wait for its result page; yield its URL, then log out
+    (the browser is shared with the other browser tests, which start logged out)."""
+    browser.delete_all_cookies()
+    login(browser, live_server, live_server.clinician, live_server.password)
+    browser.get(live_server.url + "/cases/new")
+    for seq in SEQUENCES:
+        browser.find_element(By.ID, seq).send_keys(str(phantom_files["G"][seq]))
+    browser.find_element(By.ID, "upload-submit").click()
+    wait(browser, 60).until(EC.url_matches(r"/cases/[0-9a-f]{32}$"))
+    url = browser.current_url
+    wait(browser, 240).until(EC.visibility_of_element_located((By.ID, "result-class")))
+    yield url
+    browser.delete_all_cookies()
+
+
+def screen_side(mask: np.ndarray, extent: np.ndarray) -> str:
+    """Which side of the brain (columns where `extent` holds) the `mask` pixels lie on."""
+    cols = np.nonzero(mask.any(axis=0))[0]
+    brain = np.nonzero(extent.any(axis=0))[0]
+    assert cols.size > 3, "the tumour is not visible"
+    return "left" if cols.mean() < (brain.min() + brain.max()) / 2 else "right"
+
+
+def vermillion(image: np.ndarray) -> np.ndarray:
+    """Pixels of the tumour overlay's vermillion (not the saliency map's yellow, not grey)."""
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return (r - b > 90) & (r - g > 50)
+
+
+def viewer_tumour_side(image: np.ndarray) -> str:
+    """Side of the vermillion tumour overlay in a single-tile (axial) viewer picture."""
+    return screen_side(vermillion(image), image.max(axis=-1) > 30)
+
+
+def montage_tumour_side(browser) -> str:
+    """Side of the orange contour in the montage's first (FLAIR) panel, as shown on the page."""
+    img = browser.find_element(By.ID, "montage")
+    wait(browser).until(lambda b: b.execute_script(
+        "return arguments[0].complete && arguments[0].naturalWidth > 0", img))
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", img)
+    pixels = np.asarray(Image.open(io.BytesIO(img.screenshot_as_png)).convert("RGB"), np.float32)
+    first = pixels[:, : pixels.shape[1] // 4 - 2]
+    r, g, b = first[..., 0], first[..., 1], first[..., 2]
+    orange = (r > 180) & (g > 110) & (g < 200) & (b < 80)
+    return screen_side(orange, first.max(axis=-1) > 30)
+
+
+def show_axial(browser) -> np.ndarray:
+    viewer = browser.find_element(By.ID, "viewer")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", viewer)
+    before = canvas_image(browser)
+    Select(browser.find_element(By.ID, "view-mode")).select_by_value("axial")
+    wait_changed(browser, before, "the axial view mode")
+    return settle(browser)
+
+
+def settle(browser, timeout: float = 30) -> np.ndarray:
+    """Wait until two consecutive canvas pictures agree (rendering finished); return the picture."""
+    deadline = time.monotonic() + timeout
+    last = canvas_image(browser)
+    while time.monotonic() < deadline:
+        time.sleep(0.3)
+        now = canvas_image(browser)
+        if now.shape == last.shape and np.abs(now - last).mean() < 0.2:
+            return now
+        last = now
+    raise AssertionError("the viewer kept changing")
+
+
+def changed_view(browser, before: np.ndarray, what: str) -> np.ndarray:
+    """Bring the viewer back into view (operating a control may scroll the page), wait until its
+    picture differs from `before` and settles; return the new picture."""
+    viewer = browser.find_element(By.ID, "viewer")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", viewer)
+    wait_changed(browser, before, what)
+    return settle(browser)
+
+
+def set_orientation(browser, value: str) -> None:
+    Select(browser.find_element(By.ID, "orientation")).select_by_value(value)
+
+
+def test_montage_and_viewer_show_the_tumour_on_the_same_side(browser, case_url, tumour_side,
+                                                            shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    set_orientation(browser, "radiological")
+    image = show_axial(browser)
+    # Radiological convention: the patient's right hemisphere on the screen's left.
+    expected = "left" if tumour_side == "right" else "right"
+    assert viewer_tumour_side(image) == expected
+    assert montage_tumour_side(browser) == expected
+    shot("radiological")
+
+    set_orientation(browser, "neurological")
+    flipped = changed_view(browser, image, "the orientation toggle")
+    other = "right" if expected == "left" else "left"
+    assert viewer_tumour_side(flipped) == other
+    src = browser.find_element(By.ID, "montage").get_attribute("src")
+    assert src.endswith("montage_neurological.png")
+    assert montage_tumour_side(browser) == other
+    assert browser.find_element(By.ID, "gradcam").get_attribute("src").endswith(
+        "gradcam_neurological.png")
+    shot("neurological")
+    set_orientation(browser, "radiological")
+    changed_view(browser, flipped, "the orientation toggle back")
+
+
+def test_overlays_survive_flair_t1_flair(browser, case_url, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    first = show_axial(browser)
+    shot("flair-first")
+    sequence = Select(browser.find_element(By.ID, "sequence"))
+    sequence.select_by_value("t1")
+    wait_changed(browser, first, "switching to T1", timeout=60)
+    wait(browser, 60).until(lambda b: b.find_element(By.ID, "viewer").get_attribute(
+        "data-ready") == "true")
+    settle(browser)
+    assert browser.find_element(By.ID, "viewer-sequence").text == "T1"
+    shot("t1")
+    sequence.select_by_value("flair")
+    wait(browser, 60).until(lambda b: b.find_element(By.ID, "viewer-sequence").text == "FLAIR")
+    wait(browser, 60).until(lambda b: b.find_element(By.ID, "viewer").get_attribute(
+        "data-ready") == "true")
+    again = settle(browser)
+    shot("flair-again")
+    diff = float(np.abs(again - first).mean())
+    assert diff < SAME_PICTURE, f"FLAIR -> T1 -> FLAIR changed the picture (mean diff {diff:.2f})"
+
+
+def test_slice_controls_keyboard_and_readouts(browser, case_url, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    image = show_axial(browser)
+    for control in ("azimuth", "elevation", "auto-rotate"):
+        assert not browser.find_element(By.ID, control).is_enabled(), control
+    label = browser.find_element(By.ID, "slice-value")
+    start = label.text
+    assert start.startswith("axial ")
+    canvas = browser.find_element(By.ID, "viewer")
+    canvas.click()  # focus (and put the crosshair somewhere on the slice)
+    image = settle(browser)
+    y_before = browser.execute_script("return window.scrollY")
+    canvas.send_keys(Keys.PAGE_UP)
+    wait_changed(browser, image, "Page Up")
+    image = settle(browser)
+    after_page = label.text
+    assert after_page != start
+    canvas.send_keys(Keys.ARROW_DOWN)
+    wait_changed(browser, image, "the down arrow")
+    assert label.text != after_page
+    assert browser.execute_script("return window.scrollY") == y_before  # the page did not scroll
+    browser.execute_script("""
+        const c = arguments[0]; const r = c.getBoundingClientRect();
+        c.dispatchEvent(new MouseEvent('mousemove', {
+            clientX: r.left + r.width / 2, clientY: r.top + r.height / 2, bubbles: true}));
+    """, canvas)
+    pointer = browser.find_element(By.ID, "pointer-value").text
+    assert pointer.startswith("FLAIR ") and "voxel (" in pointer
+    slider = browser.find_element(By.ID, "slice")
+    image = settle(browser)
+    slider.send_keys(Keys.HOME)
+    wait_changed(browser, image, "the slice slider")
+    assert label.text.startswith("axial 0 /")
+    shot()
+
+    Select(browser.find_element(By.ID, "view-mode")).select_by_value("render")
+    wait(browser).until(lambda b: b.find_element(By.ID, "azimuth").is_enabled())
+    browser.find_element(By.ID, "auto-rotate").click()
+    readout = browser.find_element(By.ID, "azimuth-value")
+    first = readout.text
+    wait(browser).until(lambda _: readout.text != first)
+    browser.find_element(By.ID, "auto-rotate").click()
+
+
+def test_outline_zoom_and_saved_image(browser, case_url, downloads, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    image = show_axial(browser)
+    filled = vermillion(image).sum()
+    browser.find_element(By.ID, "mask-outline").click()
+    outlined = changed_view(browser, image, "the outline option")
+    shot("outline")
+    assert 0 < vermillion(outlined).sum() < filled * 0.5
+    before = outlined
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});",
+                           browser.find_element(By.ID, "size"))
+    browser.find_element(By.ID, "size").send_keys(Keys.END)
+    zoomed = changed_view(browser, before, "zoom")
+    viewer_tumour_side(zoomed)  # the tumour is still in view after zooming in
+    shot("zoomed")
+
+    for old in downloads.glob("gliomalens-*.png"):
+        old.unlink()
+    browser.find_element(By.ID, "save-image").click()
+    saved = wait_for_file(downloads, "gliomalens-*.png")
+    with Image.open(saved) as png:
+        pixels = np.asarray(png.convert("RGB"))
+    canvas = browser.find_element(By.ID, "viewer")
+    width = browser.execute_script("return arguments[0].width", canvas)
+    height = browser.execute_script("return arguments[0].height", canvas)
+    assert pixels.shape[1] == width and pixels.shape[0] > height  # a band of annotations below
+    band = pixels[height:]
+    assert (band > 200).all(axis=-1).sum() > 100  # the case, sequence and convention text
+    assert ((band[..., 0] > 200) & (band[..., 2] < 150)).sum() > 50  # the yellow disclaimer
+    Image.fromarray(pixels).save(shot("saved").with_name("saved-view.png"))
+
+
+def test_laptop_screen_shows_the_class_and_the_viewer_without_scrolling(browser, case_url,
+                                                                         shot):
+    browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
+        "width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False})
+    try:
+        browser.get(case_url)
+        wait_rendered(browser, 180)
+        inner = browser.execute_script("return window.innerHeight")
+        for element_id in ("result-class", "viewer", "slice"):  # the whole canvas and its slider
+            box = browser.execute_script(
+                "const r = arguments[0].getBoundingClientRect(); return [r.top, r.bottom];",
+                browser.find_element(By.ID, element_id))
+            assert 0 <= box[0] and box[1] <= inner, f"#{element_id} spans {box} of {inner}px"
+        shot()
+    finally:
+        browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
