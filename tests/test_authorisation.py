@@ -54,3 +54,20 @@ def test_route_answers_each_principal_as_its_rule_says(app, nifti_case, endpoint
             answers[principal] = response.status_code
     expected = {principal: rule.expected(principal) for principal in PRINCIPALS}
     assert answers == expected, f"{method} {url_rule.rule}"
+
+
+API_WITH_TOKEN = sorted(key for key, rule in RULES.items()
+                        if is_api(key[0]) and rule.anonymous == 401)
+
+
+def test_api_routes_ignore_a_session_cookie(app, nifti_case):
+    """A signed-in browser session is no API credential (the API has no CSRF protection)."""
+    cast = make_cast(nifti_case)
+    client = web_client(app, cast.owner)
+    routes = route_methods(app)
+    for endpoint, method in API_WITH_TOKEN:
+        world = cast.world()
+        rule = RULES[(endpoint, method)]
+        url = url_for_route(app, routes[(endpoint, method)], world)
+        response = client.open(url, method=method, data=rule.data(world) if rule.data else None)
+        assert response.status_code == 401, f"{method} {url}"
