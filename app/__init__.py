@@ -107,12 +107,12 @@ def configure_proxy(app: Flask) -> None:
     """
     from app.security import SecureCookiesOverHttps
 
-    app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = SecureCookiesOverHttps(app.wsgi_app)
     count = int(app.config.get("TRUSTED_PROXY_COUNT") or 0)
     if count > 0:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)
 
 
 def register_rate_limits(app: Flask) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from app.pipeline.sequences import SEQUENCES  # noqa: E402
+from app.pipeline.io.naming import SEQUENCES  # noqa: E402
 
 BENCH_SEED = 5404
 
@@ -42,10 +42,10 @@ def main() -> int:
     if args.threads:
         os.environ["GLIOMALENS_TF_THREADS"] = str(args.threads)
 
-    from app.pipeline.case_loader import load_case
+    from app.pipeline.io.case_loader import load_case
     from app.pipeline.lesion.segmentation import Segmenter
-    from app.pipeline.phantoms import generate_case, write_case
-    from app.pipeline.tf_runtime import describe_device
+    from app.pipeline.models.tf_runtime import describe_device
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
     from app.pipeline.training.seg_metrics import dice
 
     t = time.perf_counter()

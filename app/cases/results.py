@@ -24,6 +24,7 @@ MIMETYPES = {
     ".png": "image/png",
     ".json": "application/json",
     ".gz": "application/gzip",
+    ".csv": "text/csv",
     ".nii": "application/octet-stream",
 }
 

@@ -35,7 +35,9 @@ def test_artefacts_and_summary(tiny_models, phantom_paths, tmp_path):
     calls = []
     out = tmp_path / "results"
     summary = analyse_case(phantom_paths, out, tiny_models, lambda s, p: calls.append((s, p)))
-    assert sorted(p.name for p in out.iterdir()) == sorted(artefacts.ARTEFACTS)
+    # Only the subtype model is configured: everything but the segmentation's files.
+    expected = set(artefacts.ARTEFACTS) - set(artefacts.SEGMENTATION_ARTEFACTS)
+    assert {p.name for p in out.iterdir()} == expected
     labels = [stage.label for stage in default_stages(tiny_models)]
     assert [s for s, _ in calls] == [*labels, labels[-1]] and calls[-1][1] == 100
     assert [p for _, p in calls] == sorted(p for _, p in calls) and calls[-2][1] < 100
@@ -47,7 +49,7 @@ def test_artefacts_and_summary(tiny_models, phantom_paths, tmp_path):
     assert set(on_disk["probabilities"]) == {"A", "O", "G"}
     assert set(on_disk["model"]) == {"name", "version", "weights_sha256", "demo", "training_data"}
     assert on_disk["models"] == {"subtype": on_disk["model"]}
-    assert set(on_disk["artefacts"].values()) == set(artefacts.ARTEFACTS)
+    assert set(on_disk["artefacts"].values()) == expected
     timings = on_disk["timings"]
     assert set(timings) == {"ingest", "lesion", "subtype", "saliency", "artefacts", "total"}
     assert sum(v for k, v in timings.items() if k != "total") <= timings["total"]

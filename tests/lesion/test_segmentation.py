@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.pipeline.lesion.segmentation_card import SegmentationCard
-from app.pipeline.model_card import CardError
+from app.pipeline.models.card import CardError
 
 REPO = Path(__file__).resolve().parents[2]
 SHIPPED = REPO / "models" / "segmentation-demo"
@@ -99,7 +99,7 @@ def test_probabilities_map_back_to_the_exact_fine_block(seg, tiny_segmenter):
 
 
 def test_segment_returns_a_label_map_in_the_case_grid(tiny_segmenter):
-    from app.pipeline.phantoms import generate_case
+    from app.pipeline.synthetic.phantoms import generate_case
     from app.pipeline.training.segmentation import phantom_source
 
     phantom = generate_case("G", 3, voxel_mm=2.0)
@@ -121,9 +121,9 @@ def test_segment_refuses_mismatched_volumes(tiny_segmenter):
 
 @pytest.mark.slow
 def test_shipped_model_segments_an_unseen_brats_size_phantom(tmp_path, seg):
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.phantoms import generate_case, write_case
-    from app.pipeline.sequences import SEQUENCES
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.io.naming import SEQUENCES
+    from app.pipeline.synthetic.phantoms import generate_case, write_case
     from app.pipeline.training.seg_metrics import dice
 
     card = SegmentationCard.load(SHIPPED)

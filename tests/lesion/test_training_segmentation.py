@@ -26,7 +26,7 @@ def test_phantom_plan_is_balanced_and_reproducible(training):
 
 def test_case_arrays_match_inference_preprocessing(training):
     from app.pipeline.lesion.segmentation_card import SegmentationCard
-    from app.pipeline.phantoms import generate_case
+    from app.pipeline.synthetic.phantoms import generate_case
 
     card = SegmentationCard(name="t")
     card.input["target_voxel_mm"] = 4.0  # 2 mm phantom, factor 2

@@ -21,13 +21,19 @@ from app.pipeline.models.registry import ModelSet
 from app.pipeline.outcomes import Outcome
 from app.pipeline.render import artefacts as art
 
+MIN_TUMOUR_ML = 0.5
+"""A segmented whole tumour below this volume (mL) counts as "no tumour found"."""
+
 
 @dataclass(frozen=True)
 class LesionResult:
-    """The lesion stage's result: the slice finder's answer and the method that gave it."""
+    """The lesion stage's result: the chosen slice and the tumour mask behind it, the method
+    that gave it, and (with a segmentation model) the label map and its measurements."""
 
     found: SliceResult
     method: str
+    labels: np.ndarray | None = None
+    measurements: dict[str, Any] | None = None
 
     def summary_keys(self) -> dict[str, Any]:
         """Return the summary's lesion keys (slice_method, slice_index, volume, no lesion)."""
@@ -99,17 +105,60 @@ class SequenceStage:
 
 @dataclass
 class LesionStage:
-    """Find the max-tumour slice with the slice method of the subtype model's card."""
+    """Find the tumour: segment it when a segmentation model is configured, else find the
+    max-tumour slice with the slice method of the subtype model's card (the robust finder).
+
+    With segmentation, the slice is the axial slice with the largest whole-tumour area, the
+    summary gains ``segmentation`` (measurements, model, threshold), and a whole tumour under
+    MIN_TUMOUR_ML ends the analysis: "No tumour was found".
+    """
 
     card: Any
+    segmenter: Any = None
     name: str = "lesion"
     label: str = "Locating the tumour"
     runs_when_ended: bool = False
 
     def run(self, ctx: AnalysisContext) -> None:
-        """Store a LesionResult."""
-        ctx.set_result(self.name, LesionResult(locate_lesion(ctx.case, self.card),
-                                               self.card.slice_method))
+        """Store a LesionResult; end early when the segmentation finds no tumour."""
+        if self.segmenter is None:
+            ctx.set_result(self.name, LesionResult(locate_lesion(ctx.case, self.card),
+                                                   self.card.slice_method))
+            return
+        from app.pipeline.lesion.measurements import measure
+
+        try:
+            labels = self.segmenter.segment(ctx.case).labels
+        except ValueError as exc:  # no brain in the FLAIR
+            raise InvalidInputError(str(exc)) from exc
+        case = ctx.case
+        measured = measure(labels, case.voxel_size, affine=case.affine,
+                           brain=case.flair != 0).to_dict()
+        found = slice_of_largest_area(labels > 0, case.voxel_size)
+        ctx.set_result(self.name, LesionResult(found, "segmentation", labels, measured))
+        ctx.add_to_summary(segmentation={
+            "measurements": measured,
+            "min_tumour_ml": MIN_TUMOUR_ML,
+            "labels": {"1": "necrotic / non-enhancing core", "2": "oedema",
+                       "4": "enhancing tumour"},
+        })
+        if measured["wt_ml"] < MIN_TUMOUR_ML:
+            ctx.end_early(Outcome.NO_TUMOUR, (
+                f"No tumour was found: the segmented whole tumour is {measured['wt_ml']:.2f} mL, "
+                f"below {MIN_TUMOUR_ML} mL."
+            ))
+
+
+def slice_of_largest_area(mask: np.ndarray, voxel_size: Any) -> SliceResult:
+    """Return the SliceResult of a 3D tumour mask: the axial slice with the largest area.
+
+    An empty mask gives the middle slice with ``no_lesion_found``.
+    """
+    areas = np.count_nonzero(mask, axis=(0, 1))
+    ml = float(np.count_nonzero(mask)) * float(np.prod(voxel_size)) / 1000.0
+    empty = not areas.any()
+    index = mask.shape[2] // 2 if empty else int(np.argmax(areas))
+    return SliceResult(index=index, mask=mask, volume_ml=ml, no_lesion_found=empty, areas=areas)
 
 
 @dataclass
@@ -246,6 +295,16 @@ class ArtefactsStage:
         if found is not None:
             art.write_mask_nifti(found.mask, case.affine, ctx.scratch / art.MASK_NIFTI)
             written["candidate_mask"] = art.MASK_NIFTI
+        lesion = ctx.result("lesion", LesionResult) if ctx.has_result("lesion") else None
+        if lesion is not None and lesion.labels is not None:
+            art.write_label_nifti(lesion.labels, case.affine,
+                                  ctx.scratch / art.SEGMENTATION_NIFTI)
+            art.write_measurements(lesion.measurements or {},
+                                   ctx.scratch / art.MEASUREMENTS_JSON,
+                                   ctx.scratch / art.MEASUREMENTS_CSV)
+            written.update(segmentation=art.SEGMENTATION_NIFTI,
+                           measurements=art.MEASUREMENTS_JSON,
+                           measurements_csv=art.MEASUREMENTS_CSV)
         if maps is not None:
             volume = heatmap_volume(maps, prepared.indices, case.shape)
             write_nifti_fast(volume, case.affine, ctx.scratch / art.HEATMAP_NIFTI, HEATMAP_RANGE)
@@ -262,7 +321,8 @@ def default_stages(models: ModelSet, *, sequences_confirmed: bool = False) -> li
     """Return the stages for the configured models, in order.
 
     ingest → [sequence] → lesion → [scope] → subtype → saliency → artefacts; the sequence check
-    and the scope (tumour type, out-of-distribution) only when their models are configured.
+    and the scope (tumour type, out-of-distribution) only when their models are configured; the
+    lesion stage segments when a segmentation model is configured (else the robust finder).
     ``sequences_confirmed``: the user confirmed the slots, so a mismatch is reported but does
     not stop the analysis. KeyError when no subtype model is
     configured (the lesion finder reads its slice method from that model's card).
@@ -272,10 +332,11 @@ def default_stages(models: ModelSet, *, sequences_confirmed: bool = False) -> li
     if "sequence" in models:
         optional.append(SequenceStage(models["sequence"], confirmed=sequences_confirmed))
     scope: list[Stage] = [ScopeStage(models["tumour-type"])] if "tumour-type" in models else []
+    segmenter = models["segmentation"] if "segmentation" in models else None
     return [
         IngestStage(),
         *optional,
-        LesionStage(classifier.card),
+        LesionStage(classifier.card, segmenter),
         *scope,
         SubtypeStage(classifier),
         SaliencyStage(classifier),

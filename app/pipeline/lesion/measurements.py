@@ -176,7 +176,7 @@ def bidimensional(et: np.ndarray, voxel_size: Sequence[float]) -> Bidimensional 
     else:
         perp = 0.0
     ends = tuple((float(pts[i, 0] / vx), float(pts[i, 1] / vy)) for i in (a, b))
-    return Bidimensional(k, length, perp, length * perp, ends)  # type: ignore[arg-type]
+    return Bidimensional(k, length, perp, length * perp, ends)
 
 
 def measure(

@@ -27,13 +27,13 @@ from typing import Any, Protocol
 import numpy as np
 from scipy import ndimage
 
-from app.pipeline import tf_runtime
-from app.pipeline.classifier import load_weights_f16
-from app.pipeline.inputs import normalise
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.lesion.segmentation_card import SegmentationCard
-from app.pipeline.model_card import CardError
-from app.pipeline.sequences import SEQUENCES
-from app.pipeline.slice_finder import brain_mask
+from app.pipeline.lesion.slice_finder import brain_mask
+from app.pipeline.models import tf_runtime
+from app.pipeline.models.card import CardError
+from app.pipeline.models.inputs import normalise
+from app.pipeline.models.subtype import load_weights_f16
 
 tf = tf_runtime.configure()
 import keras  # noqa: E402  (after TF is configured)
@@ -72,12 +72,12 @@ class Geometry:
     @property
     def fine_size(self) -> tuple[int, int, int]:
         """Return the size of the covered fine box (coarse shape × factors)."""
-        return tuple(c * f for c, f in zip(self.coarse_shape, self.factors, strict=True))  # type: ignore[return-value]
+        return tuple(c * f for c, f in zip(self.coarse_shape, self.factors, strict=True))
 
 
 def block_factors(voxel_size: Sequence[float], target_mm: float) -> tuple[int, int, int]:
     """Return the integer block-averaging factor per axis that brings voxels nearest target_mm."""
-    return tuple(max(1, int(round(target_mm / float(v)))) for v in voxel_size)  # type: ignore[return-value]
+    return tuple(max(1, int(round(target_mm / float(v)))) for v in voxel_size)
 
 
 def plan_geometry(
@@ -105,7 +105,7 @@ def plan_geometry(
             n = math.ceil(n / pad_multiple) * pad_multiple
         coarse.append(n)
         origin.append(starts[axis] - (n * f - sizes[axis]) // 2)
-    return Geometry(tuple(brain.shape), tuple(origin), factors, tuple(coarse))  # type: ignore[arg-type]
+    return Geometry(tuple(brain.shape), tuple(origin), factors, tuple(coarse))
 
 
 def extract_box(data: np.ndarray, origin: Sequence[int], size: Sequence[int]) -> np.ndarray:
@@ -351,7 +351,7 @@ class Segmenter:
         t3 = time.perf_counter()
         return SegmentationResult(
             labels=labels,
-            voxel_size=tuple(float(v) for v in voxel_size),  # type: ignore[arg-type]
+            voxel_size=tuple(float(v) for v in voxel_size),
             slices=int(len(rows)),
             seconds={
                 "prepare": round(t1 - t0, 4),

@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from app.pipeline.model_card import CARD_FILE, CardError, sha256_file
-from app.pipeline.sequences import SEQUENCES
+from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import CARD_FILE, CardError, sha256_file
 
 SEGMENTATION_TASK = "segmentation"
 

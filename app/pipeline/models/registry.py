@@ -56,8 +56,17 @@ def _load_tumour_type(model_dir: Path) -> LoadedModel:
     return model
 
 
+def _load_segmentation(model_dir: Path) -> LoadedModel:
+    from app.pipeline.lesion.segmentation import Segmenter  # TensorFlow: workers only
+
+    model = Segmenter.load(model_dir)
+    model.warm_up()
+    return model
+
+
 LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
     "subtype": _load_subtype,
+    "segmentation": _load_segmentation,
     "sequence": _load_sequence,
     "tumour-type": _load_tumour_type,
 }
@@ -76,8 +85,15 @@ def _tumour_type_card(model_dir: Path) -> Any:
     return TumourTypeCard.load(model_dir)
 
 
+def _segmentation_card(model_dir: Path) -> Any:
+    from app.pipeline.lesion.segmentation_card import SegmentationCard  # no TensorFlow
+
+    return SegmentationCard.load(model_dir)
+
+
 CARD_READERS: dict[str, Callable[[Path], Any]] = {
     "subtype": ModelCard.load,
+    "segmentation": _segmentation_card,
     "sequence": _sequence_card,
     "tumour-type": _tumour_type_card,
 }

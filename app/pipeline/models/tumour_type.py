@@ -127,7 +127,7 @@ class TumourTypeCard:
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         """Return the network's input shape (X, Y, Z, channels)."""
-        return (*(int(s) for s in self.input["shape"]), len(self.sequences))  # type: ignore[return-value]
+        return (*(int(s) for s in self.input["shape"]), len(self.sequences))
 
     def validate(self) -> None:
         """Raise CardError naming the first inconsistency (returns None)."""

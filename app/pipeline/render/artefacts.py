@@ -21,13 +21,19 @@ GRADCAM_PNG = "gradcam.png"
 MONTAGE_NEURO_PNG = "montage_neurological.png"
 GRADCAM_NEURO_PNG = "gradcam_neurological.png"
 MASK_NIFTI = "candidate_mask.nii.gz"
+SEGMENTATION_NIFTI = "segmentation.nii.gz"
+MEASUREMENTS_JSON = "measurements.json"
+MEASUREMENTS_CSV = "measurements.csv"
 HEATMAP_NIFTI = "heatmap.nii.gz"
 SUMMARY_JSON = "summary.json"
 
 ARTEFACTS: tuple[str, ...] = (
-    MONTAGE_PNG, GRADCAM_PNG, MONTAGE_NEURO_PNG, GRADCAM_NEURO_PNG, MASK_NIFTI, HEATMAP_NIFTI,
-    SUMMARY_JSON,
+    MONTAGE_PNG, GRADCAM_PNG, MONTAGE_NEURO_PNG, GRADCAM_NEURO_PNG, MASK_NIFTI,
+    SEGMENTATION_NIFTI, MEASUREMENTS_JSON, MEASUREMENTS_CSV, HEATMAP_NIFTI, SUMMARY_JSON,
 )
+
+SEGMENTATION_ARTEFACTS: tuple[str, ...] = (SEGMENTATION_NIFTI, MEASUREMENTS_JSON, MEASUREMENTS_CSV)
+"""Written only when a segmentation model is configured."""
 
 FIGURES: dict[str, dict[str, str]] = {
     "radiological": {"montage": MONTAGE_PNG, "gradcam": GRADCAM_PNG},
@@ -41,6 +47,9 @@ ARTEFACT_KEYS: dict[str, str] = {
     "montage_neurological": MONTAGE_NEURO_PNG,
     "gradcam_neurological": GRADCAM_NEURO_PNG,
     "candidate_mask": MASK_NIFTI,
+    "segmentation": SEGMENTATION_NIFTI,
+    "measurements": MEASUREMENTS_JSON,
+    "measurements_csv": MEASUREMENTS_CSV,
     "heatmap": HEATMAP_NIFTI,
     "summary": SUMMARY_JSON,
 }
@@ -135,6 +144,35 @@ def write_mask_nifti(mask: np.ndarray, affine: np.ndarray, path: str | os.PathLi
     from app.pipeline.render.saliency import write_nifti_fast
 
     return write_nifti_fast(np.asarray(mask, dtype=np.uint8), affine, path)
+
+
+def write_label_nifti(labels: np.ndarray, affine: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write a BraTS label map (values 0, 1, 2, 4) as a uint8 NIfTI; return the path."""
+    from app.pipeline.render.saliency import write_nifti_fast
+
+    return write_nifti_fast(np.asarray(labels, dtype=np.uint8), affine, path)
+
+
+def write_measurements(measurements: dict[str, Any], json_path: str | os.PathLike,
+                       csv_path: str | os.PathLike) -> tuple[Path, Path]:
+    """Write the measurements as JSON and as a one-row CSV (flat columns); return both paths.
+
+    The CSV flattens ``bidimensional`` into ``rano_*`` columns (empty without enhancing tumour).
+    """
+    import csv
+    import io
+
+    Path(json_path).write_text(json.dumps(measurements, indent=2) + "\n", "utf-8")
+    flat = {k: v for k, v in measurements.items() if k != "bidimensional"}
+    bi = measurements.get("bidimensional") or {}
+    for key in ("slice_index", "longest_mm", "perpendicular_mm", "product_mm2"):
+        flat[f"rano_{key}"] = bi.get(key, "")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(flat))
+    writer.writeheader()
+    writer.writerow(flat)
+    Path(csv_path).write_text(buffer.getvalue(), "utf-8")
+    return Path(json_path), Path(csv_path)
 
 
 def write_summary(summary: dict[str, Any], path: str | os.PathLike) -> Path:

@@ -1,6 +1,6 @@
 """Train and evaluate the segmentation U-Net (BraTS labels) on synthetic phantoms or a folder.
 
-Training data come from ``app.pipeline.phantoms.generate_case`` (which writes the ground-truth
+Training data come from ``synthetic.phantoms.generate_case`` (which writes the ground-truth
 label map) and pass through exactly the preprocessing inference uses
 (``lesion.segmentation.coarse_volumes``, from the card). Targets are the label map's one-hot
 channels block-averaged onto the network's coarse grid (soft labels, consistent with the linear
@@ -29,9 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from app.pipeline import phantoms
 from app.pipeline.classes import CLASSES
-from app.pipeline.classifier import EVERY_LAYER, save_weights_f16
+from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.lesion.segmentation import (
     Segmenter,
     block_mean,
@@ -43,9 +42,10 @@ from app.pipeline.lesion.segmentation import (
     with_context,
 )
 from app.pipeline.lesion.segmentation_card import SegmentationCard
-from app.pipeline.model_card import sha256_file
-from app.pipeline.sequences import SEQUENCES
-from app.pipeline.slice_finder import brain_mask
+from app.pipeline.lesion.slice_finder import brain_mask
+from app.pipeline.models.card import sha256_file
+from app.pipeline.models.subtype import EVERY_LAYER, save_weights_f16
+from app.pipeline.synthetic import phantoms
 from app.pipeline.training.seg_metrics import REGIONS, brats_scores, summarise
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def phantom_source(case: phantoms.PhantomCase) -> PhantomSource:
     """Return a VolumeSource for an in-memory phantom (float32 copies of its volumes)."""
     vols = {s: case.volumes[s].astype(np.float32) for s in SEQUENCES}
     shape = tuple(case.seg.shape)
-    return PhantomSource(vols, case.affine, shape, case.voxel_size)  # type: ignore[arg-type]
+    return PhantomSource(vols, case.affine, shape, case.voxel_size)
 
 
 def phantom_plan(n: int, seed: int) -> list[tuple[str, str, np.random.SeedSequence]]:
@@ -324,7 +324,7 @@ def train(
     card.weights_sha256 = sha256_file(card.weights_path(out))
     card.seeds = {"training": train_seed, "validation": val_seed, "test": test_seed}
     card.training_data = (
-        f"{n_train} synthetic phantoms for training (app.pipeline.phantoms, seed {train_seed}) "
+        f"{n_train} synthetic phantoms for training (synthetic phantoms, seed {train_seed}) "
         f"and {n_val} for model selection (seed {val_seed}), classes A/O/G balanced, BraTS "
         "geometry on the MNI152 template. No patient data."
     )
@@ -428,8 +428,8 @@ def evaluate_folder(
     For a site's own labelled data (BraTS layout). FileNotFoundError when no case has a _seg file;
     InvalidInputError (from the loader) for an unusable file.
     """
-    from app.pipeline.case_loader import load_case
-    from app.pipeline.nifti_io import load_volume
+    from app.pipeline.io.case_loader import load_case
+    from app.pipeline.io.nifti import load_volume
 
     folder = Path(folder)
     segs = sorted(folder.glob("*_seg.nii.gz"))
