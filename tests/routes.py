@@ -14,7 +14,8 @@ principal's bearer token instead of a session. `data` builds the request body fo
 fresh `World` (a valid one, so that allowed calls succeed with `ok`).
 
 Adding a route: add its `(endpoint, method)` to `RULES` with one of the helpers below
-(`public`, `signed_in`, `owned`, `admin_only`, `api_signed_in`, `api_owned`) or a `Rule(...)`.
+(`public`, `signed_in`, `owned`, `admin_only`, `api_signed_in`, `api_owned`) or a `Rule(...)`;
+a URL argument not yet known gets its value in `World.url_values` (by endpoint where it differs).
 """
 
 from __future__ import annotations
