@@ -149,7 +149,11 @@ class ResultSchema(Dumping):
     sequences = _section("Which file is which sequence, once that check runs.")
     segmentation = _section("The tumour segmentation and its measurements, once it runs.")
     tumour_type = _section("Whether the tumour looks like a glioma, once that model runs.")
-    in_distribution = _section("Whether the scan is like the training data, once checked.")
+    in_distribution = fields.Float(
+        allow_none=True,
+        metadata={"description": "How much the scan is like the training data (a conformal "
+                                 "p-value, 0 to 1), once checked.", "minimum": 0, "maximum": 1},
+    )
 
     @pre_dump
     def from_prediction(self, prediction: Prediction, **_: Any) -> dict[str, Any]:
