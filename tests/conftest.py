@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -39,29 +40,92 @@ class IsolatedClient(FlaskClient):
         return response
 
 
-def _test_app(tmp_path: Path, **overrides: object) -> Iterator[Flask]:
-    """Yield a fresh app (own instance folder, SQLite file, in-memory broker) with tables."""
+def _test_app(tmp_path: Path, database_url: str | None = None,
+              **overrides: object) -> Iterator[Flask]:
+    """Yield a fresh app (own instance folder, in-memory broker) with empty tables.
+
+    The database is a SQLite file of its own, or `database_url` (emptied before and after).
+    """
     instance = tmp_path / "instance"
     app = create_app({
         **{k: getattr(TestConfig, k) for k in dir(TestConfig) if k.isupper()},
         "INSTANCE_PATH": str(instance),
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{instance / 'test.sqlite'}",
+        "SQLALCHEMY_DATABASE_URI": database_url or f"sqlite:///{instance / 'test.sqlite'}",
         "STORAGE_DIR": str(tmp_path / "storage"),
         "CELERY": {"broker_url": "memory://"},
         **overrides,
     })
     app.test_client_class = IsolatedClient
     with app.app_context():
+        if database_url:
+            _db.drop_all()
         _db.create_all()
         yield app
         _db.session.remove()
+        if database_url:
+            _db.drop_all()
         _db.engine.dispose()
 
 
+BOTH_DATABASES = ("sqlite", "postgresql")
+"""Params of a `database` fixture for tests that run on both (tests/api, access, upload)."""
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str | None]:
+    """A private PostgreSQL database for this test session, made on TEST_DATABASE_URL's server.
+
+    None when TEST_DATABASE_URL is not set; fails (never skips) when it is set but unreachable.
+    Where the account may not create databases, TEST_DATABASE_URL's own database is used.
+    """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ProgrammingError
+
+    url = require_service_url("TEST_DATABASE_URL")
+    if not url:
+        yield None
+        return
+    base = make_url(url)
+    private = f"{base.database}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{private}"'))
+    except ProgrammingError:  # no CREATEDB right (a CI service): use the given database
+        admin.dispose()
+        yield url
+        return
+    yield base.set(database=private).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{private}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def database_for(request: pytest.FixtureRequest) -> str | None:
+    """Return the app's database URL for the `database` param of `request`.
+
+    "sqlite": None (a file per test); "postgresql": the session's private PostgreSQL database,
+    skipping the test when TEST_DATABASE_URL is not set and failing it when it is unreachable.
+    """
+    if request.param == "sqlite":
+        return None
+    postgres = request.getfixturevalue("postgres_url")
+    if postgres is None:
+        pytest.skip("TEST_DATABASE_URL not set")
+    return postgres
+
+
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[Flask]:
+def database() -> str | None:
+    """The app's database URL: None, a SQLite file per test (overridden with BOTH_DATABASES)."""
+    return None
+
+
+@pytest.fixture
+def app(tmp_path: Path, database: str | None) -> Iterator[Flask]:
     """A fresh app with CSRF off (forms are posted without tokens in most tests)."""
-    yield from _test_app(tmp_path)
+    yield from _test_app(tmp_path, database)
 
 
 @pytest.fixture

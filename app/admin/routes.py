@@ -1,4 +1,4 @@
-"""Account management for administrators."""
+"""Administration: accounts, worker health and the audit log."""
 
 from __future__ import annotations
 
@@ -6,18 +6,35 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import (
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user, login_required
 from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from app.accounts import AccountError, create_user
 from app.admin import bp
-from app.admin.forms import ActionForm, CreateUserForm, ResetPasswordForm, RoleForm
+from app.admin.audit import build_audit_page, csv_lines, filters_from, set_filter_choices
+from app.admin.forms import (
+    ActionForm,
+    AuditFilterForm,
+    CreateUserForm,
+    ResetPasswordForm,
+    RoleForm,
+)
 from app.audit import audit
 from app.auth.sessions import end_all_sessions
 from app.extensions import db
 from app.models import AuditEvent, User
+from app.models.base import utcnow
+from app.routing import page_number
 
 
 def admin_required(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -153,4 +170,41 @@ def workers() -> str:
         "admin/workers.html", workers=online_workers(),
         queued=counts.get(CaseStatus.QUEUED.value, 0),
         running=counts.get(CaseStatus.RUNNING.value, 0),
+    )
+
+
+def _audit_filter_form() -> AuditFilterForm:
+    form = AuditFilterForm(formdata=request.args)
+    set_filter_choices(form)
+    return form
+
+
+@bp.route("/audit")
+@admin_required
+def audit_log() -> tuple[str, int]:
+    """Show the audit log filtered by user, action, case and date range, one page at a time.
+
+    Refuses (400, with the form's messages) an unknown user or action, a malformed case id or
+    date, a range that ends before it starts, and a page number out of range.
+    """
+    form = _audit_filter_form()
+    if not form.validate():
+        return render_template("admin/audit.html", form=form, log=None), 400
+    page = build_audit_page(filters_from(form), page_number(request.args.get("page")))
+    return render_template("admin/audit.html", form=form, log=page), 200
+
+
+@bp.route("/audit.csv")
+@admin_required
+def audit_csv() -> Response:
+    """Stream the audit log as CSV, with the same filters as the page (refused the same way)."""
+    form = _audit_filter_form()
+    if not form.validate():
+        problems = "; ".join(f"{form[name].label.text}: {' '.join(errors)}"
+                             for name, errors in form.errors.items())
+        abort(400, f"The filters are not valid: {problems}")
+    filename = f"audit-{utcnow():%Y%m%d-%H%M%S}.csv"
+    return Response(
+        stream_with_context(csv_lines(filters_from(form))), mimetype="text/csv",
+        headers={"Content-Disposition": f"attachment; filename={filename}"},
     )

@@ -20,11 +20,10 @@ from app.cases.uploads import UploadedFile, UploadError, clean_pseudonym, missin
 from app.models import CaseStatus
 from app.models.case import CASE_ID_PATTERN, PSEUDONYM_MAX_LENGTH, PSEUDONYM_PATTERN
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
+from app.routing import MAX_PAGE
 
 DEFAULT_PER_PAGE = 25
 MAX_PER_PAGE = 100
-# Bounded: huge page numbers would overflow the database's OFFSET (a 500).
-MAX_PAGE = 1_000_000
 
 
 class ErrorSchema(Dumping):

@@ -19,9 +19,9 @@ from sqlalchemy.orm import contains_eager
 from app.models import Case, CaseStatus, Prediction, User
 from app.pipeline.classes import CLASS_NAMES, CLASSES
 from app.pipeline.outcomes import OUTCOME_LABELS, Outcome
+from app.routing import page_number
 
 CASES_PER_PAGE = 25
-MAX_PAGE = 1_000_000
 MAX_SEARCH_LENGTH = 64
 
 STATUS_LABELS: dict[str, str] = {
@@ -74,17 +74,6 @@ class WorklistFilters:
             name = {"cls": "class", "date_from": "from", "date_to": "to"}.get(key, key)
             out[name] = "1" if value is True else str(value)
         return out
-
-
-def page_number(raw: str | None) -> int:
-    """Return the page asked for; aborts 400 unless it is a whole number from 1 to MAX_PAGE."""
-    if raw is None:
-        return 1
-    # Bounded before int(): a huge number would overflow the database's OFFSET (a 500).
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > len(str(MAX_PAGE)) \
-            or not 1 <= int(raw) <= MAX_PAGE:
-        abort(400, f"The page must be a whole number from 1 to {MAX_PAGE:,}.")
-    return int(raw)
 
 
 def _day(raw: str, name: str) -> date | None:

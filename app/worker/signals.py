@@ -13,14 +13,23 @@ import os
 import threading
 from datetime import datetime
 
-from celery.signals import celeryd_init, worker_process_init, worker_ready, worker_shutdown
+from celery.exceptions import TimeLimitExceeded
+from celery.signals import (
+    celeryd_init,
+    task_failure,
+    worker_process_init,
+    worker_ready,
+    worker_shutdown,
+)
 from flask import Flask
 
 from app.extensions import db
 from app.models.base import utcnow
+from app.worker.celery_app import ANALYSE_TASK
 from app.worker.inference import load_models, model_identity
 from app.worker.recovery import sweep
 from app.worker.registry import record_model, register_worker, touch, unregister_worker
+from app.worker.state import fail_running_case, hard_limit_message
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +97,21 @@ def connect_signals(app: Flask) -> None:
         WorkerState.thread = threading.Thread(target=sweep_loop, args=(app,), daemon=True,
                                               name="recovery-sweep")
         WorkerState.thread.start()
+
+    @task_failure.connect(weak=False)
+    def hard_time_limit(sender: object = None, exception: BaseException | None = None,
+                        args: tuple | None = None, **_: object) -> None:
+        # The hard limit kills the pool child, which can no longer record anything; the parent
+        # gets this signal and fails the case at once (else it would stay `running` until the
+        # recovery sweep, limit + grace later, and be retried into the same wall).
+        if not isinstance(exception, TimeLimitExceeded) or not args:
+            return
+        if getattr(sender, "name", None) != ANALYSE_TASK:
+            return
+        limit = int(app.config["TASK_HARD_TIME_LIMIT"])
+        with app.app_context():
+            if fail_running_case(str(args[0]), hard_limit_message(limit)):
+                log.error("case %s: hard time limit of %ss exceeded; case failed", args[0], limit)
 
     @worker_shutdown.connect(weak=False)
     def shutdown(**_: object) -> None:

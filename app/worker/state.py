@@ -141,6 +141,28 @@ def fail_case(case_id: str, message: str, kind: FailureKind) -> None:
     db.session.commit()
 
 
+def fail_running_case(case_id: str, message: str) -> bool:
+    """Mark the case failed with `message` if it is still running; commits.
+
+    Returns whether it did: a case that finished, was re-queued or deleted meanwhile is left as
+    it is (a conditional UPDATE, like every other transition here).
+    """
+    result = db.session.execute(
+        update(Case)
+        .where(Case.id == case_id, Case.status == CaseStatus.RUNNING.value)
+        .values(status=CaseStatus.FAILED.value, stage="failed", error_message=message[:2000],
+                finished_at=utcnow())
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def hard_limit_message(limit_s: int) -> str:
+    """Return the message shown on a case whose worker child was killed at the hard limit."""
+    return (f"The analysis exceeded the hard time limit of {limit_s} s and was stopped. "
+            "Re-run the case when the system is less busy, or contact your administrator.")
+
+
 class Requeue(enum.Enum):
     """What `requeue` did."""
 

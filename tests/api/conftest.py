@@ -13,12 +13,19 @@ from flask.testing import FlaskClient
 
 from app.extensions import db
 from app.models import ApiToken, Case, User
+from tests.conftest import BOTH_DATABASES, database_for
 from tests.factories import make_prediction, make_summary, write_artefacts
 
 API = "/api/v1"
 SEQS = ("flair", "t1", "t1ce", "t2")
 
 SUMMARY = make_summary()
+
+
+@pytest.fixture(params=BOTH_DATABASES)
+def database(request) -> str | None:
+    """Run these tests on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL."""
+    return database_for(request)
 
 
 class FreshContextApp:

@@ -1,6 +1,8 @@
 """The user-facing flows in a real Chromium: home viewer, login, upload, result, access, logout.
 
-The scenarios run in file order and share one browser session and one live server.
+The scenarios share one browser and one live server but not their state: each starts from a
+fresh session (`sign_in`), and those that need a finished case take `finished_case`, uploaded
+over HTTP once per module. So they pass alone, in any order, and after the other browser tests.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
@@ -19,11 +22,12 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
+from app.models.case import FINISHED_STATUSES
+
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SEQUENCES = ("flair", "t1", "t1ce", "t2")
 CHANGE_THRESHOLD = 1.0  # mean absolute difference (0-255) that counts as "the image changed"
-STATE: dict[str, str] = {}  # what one scenario hands to the next (the uploaded case's URL)
 
 
 def wait(browser, timeout: float = 30) -> WebDriverWait:
@@ -85,6 +89,54 @@ def login(browser, server, email: str, password: str) -> None:
     wait(browser).until(EC.staleness_of(submit))  # the answer page has replaced the form
 
 
+def sign_in(browser, server, email: str | None = None) -> None:
+    """Start from a fresh session: no cookies, then signed in as `email` when one is given."""
+    browser.get(server.url + "/login")  # cookies are deleted for the current site
+    browser.delete_all_cookies()
+    if email is not None:
+        login(browser, server, email, server.password)
+        wait(browser).until(EC.url_contains("/cases/new"))
+
+
+def _csrf_token(page: str) -> str:
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def finished_case(live_server, phantom_files) -> str:
+    """Upload the A phantom as the first clinician over HTTP (the real forms, CSRF included),
+    wait until the worker has finished it, and return its page's URL."""
+    http = requests.Session()
+    page = http.get(live_server.url + "/login", timeout=30).text
+    answer = http.post(live_server.url + "/login", timeout=30, allow_redirects=False, data={
+        "email": live_server.clinician, "password": live_server.password,
+        "csrf_token": _csrf_token(page)})
+    assert answer.status_code == 302, answer.text
+    token = _csrf_token(http.get(live_server.url + "/cases/new", timeout=30).text)
+    handles = {seq: open(phantom_files["A"][seq], "rb") for seq in SEQUENCES}  # noqa: SIM115
+    try:
+        answer = http.post(live_server.url + "/cases/new", timeout=120,
+                           headers={"Accept": "application/json"},
+                           data={"csrf_token": token}, files=handles)
+    finally:
+        for handle in handles.values():
+            handle.close()
+    assert answer.status_code == 201, answer.text
+    case_id = answer.json()["id"]
+
+    def status() -> str:
+        return http.get(f"{live_server.url}/cases/{case_id}/status", timeout=30).json()["status"]
+
+    deadline = time.monotonic() + 300
+    while (current := status()) not in FINISHED_STATUSES:
+        assert time.monotonic() < deadline, f"case {case_id} still {current} after 300 s"
+        time.sleep(0.5)
+    assert current == "done"
+    return f"{live_server.url}/cases/{case_id}"
+
+
 def wait_for_file(folder: Path, pattern: str, timeout: float = 20) -> Path:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -96,6 +148,7 @@ def wait_for_file(folder: Path, pattern: str, timeout: float = 20) -> Path:
 
 
 def test_home_brain_renders_and_every_control_changes_it(browser, live_server, downloads, shot):
+    sign_in(browser, live_server)
     browser.get(live_server.url + "/")
     assert browser.find_element(By.ID, "get-started").get_attribute("href").endswith("/login")
     image = wait_rendered(browser)
@@ -113,7 +166,7 @@ def test_home_brain_renders_and_every_control_changes_it(browser, live_server, d
 
 
 def test_login_errors_redirects_and_success(browser, live_server, shot):
-    browser.delete_all_cookies()
+    sign_in(browser, live_server)
     browser.get(live_server.url + "/cases")
     assert "/login" in browser.current_url
     login(browser, live_server, live_server.clinician, "wrong-password!")
@@ -125,6 +178,7 @@ def test_login_errors_redirects_and_success(browser, live_server, shot):
 
 
 def test_upload_progress_then_processing_then_result(browser, live_server, phantom_files, shot):
+    sign_in(browser, live_server, live_server.clinician)
     browser.get(live_server.url + "/cases/new")
     for seq in SEQUENCES:
         browser.find_element(By.ID, seq).send_keys(str(phantom_files["G"][seq]))
@@ -142,7 +196,6 @@ def test_upload_progress_then_processing_then_result(browser, live_server, phant
         browser.execute_cdp_cmd("Network.emulateNetworkConditions", {
             "offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})
     wait(browser, 60).until(EC.url_matches(r"/cases/[0-9a-f]{32}$"))
-    STATE["case_url"] = browser.current_url
     shot("landed")
     result_class = wait(browser, 120).until(
         EC.visibility_of_element_located((By.ID, "result-class")))
@@ -155,8 +208,9 @@ def test_upload_progress_then_processing_then_result(browser, live_server, phant
     shot()
 
 
-def test_result_viewer_overlay_and_sequence_switch(browser, live_server, shot):
-    browser.get(STATE["case_url"])
+def test_result_viewer_overlay_and_sequence_switch(browser, live_server, finished_case, shot):
+    sign_in(browser, live_server, live_server.clinician)
+    browser.get(finished_case)
     wait_rendered(browser)
     before = canvas_image(browser)
     browser.find_element(By.ID, "toggle-mask").click()
@@ -167,18 +221,25 @@ def test_result_viewer_overlay_and_sequence_switch(browser, live_server, shot):
     shot()
 
 
-def test_case_list_and_other_clinicians_404(browser, live_server, shot):
-    case_id = STATE["case_url"].rsplit("/", 1)[1]
+def test_case_list_and_other_clinicians_404(browser, live_server, finished_case, shot):
+    case_id = finished_case.rsplit("/", 1)[1]
+    sign_in(browser, live_server, live_server.clinician)
     browser.get(live_server.url + "/cases")
     assert browser.find_element(By.CSS_SELECTOR, f'[data-case-id="{case_id}"]')
     shot("list")
     browser.find_element(By.ID, "logout").click()
     login(browser, live_server, live_server.second_clinician, live_server.password)
     wait(browser).until(EC.url_contains("/cases/new"))
-    browser.get(STATE["case_url"])
+    browser.get(finished_case)
     assert browser.find_element(By.ID, "error-page")
     assert "Not found" in browser.find_element(By.TAG_NAME, "h1").text
     shot()
+
+
+def case_count(browser, server) -> int:
+    """Return how many cases the signed-in user's case list shows (first page)."""
+    browser.get(server.url + "/cases")
+    return len(browser.find_elements(By.CSS_SELECTOR, "[data-case-id]"))
 
 
 def test_invalid_upload_shows_the_slot_error_and_creates_no_case(browser, live_server,
@@ -188,6 +249,8 @@ def test_invalid_upload_shows_the_slot_error_and_creates_no_case(browser, live_s
     noise = np.random.default_rng(0).integers(0, 255, (128, 128, 3), dtype=np.uint8)
     Image.fromarray(noise).save(buffer, format="PNG")  # big enough to reach the server's check
     fake.write_bytes(buffer.getvalue())
+    sign_in(browser, live_server, live_server.second_clinician)
+    cases_before = case_count(browser, live_server)
     browser.get(live_server.url + "/cases/new")
     for seq in SEQUENCES:
         path = fake if seq == "t2" else phantom_files["A"][seq]
@@ -197,11 +260,11 @@ def test_invalid_upload_shows_the_slot_error_and_creates_no_case(browser, live_s
     assert re.search("nifti", error.text, re.IGNORECASE)
     assert "/cases/new" in browser.current_url
     shot()
-    browser.get(live_server.url + "/cases")
-    assert browser.find_elements(By.ID, "no-cases")
+    assert case_count(browser, live_server) == cases_before
 
 
 def test_logout_returns_to_login(browser, live_server, shot):
+    sign_in(browser, live_server, live_server.clinician)
     browser.get(live_server.url + "/cases")
     browser.find_element(By.ID, "logout").click()
     wait(browser).until(EC.url_contains("/login"))

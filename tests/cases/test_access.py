@@ -1,7 +1,15 @@
 from pathlib import Path
 
-from tests.conftest import login
+import pytest
+
+from tests.conftest import BOTH_DATABASES, database_for, login
 from tests.factories import make_prediction
+
+
+@pytest.fixture(params=BOTH_DATABASES)
+def database(request):
+    """Run this module on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL."""
+    return database_for(request)
 
 
 def _write_results(app, case):

@@ -8,9 +8,15 @@ import pytest
 from sqlalchemy import func, select
 
 from app.models import Case, Scan
-from tests.conftest import write_nifti
+from tests.conftest import BOTH_DATABASES, database_for, write_nifti
 
 SEQS = ("flair", "t1", "t1ce", "t2")
+
+
+@pytest.fixture(params=BOTH_DATABASES)
+def database(request):
+    """Run this module on SQLite and, when TEST_DATABASE_URL is set, on PostgreSQL."""
+    return database_for(request)
 
 
 def form_data(paths: dict[str, Path], **overrides) -> dict:

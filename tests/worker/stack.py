@@ -82,14 +82,18 @@ class Stack:
         })
         return env
 
-    def start_worker(self, name: str) -> subprocess.Popen:
-        """Start `celery -A app.celery_worker worker` as node `name@test`, in its own group."""
+    def start_worker(self, name: str, entry: str = "app.celery_worker",
+                     env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start `celery -A <entry> worker` as node `name@test`, in its own group.
+
+        `env` adds to (or overrides) the worker's environment (time limits, stand-in folder).
+        """
         log = (self.logs / f"{name}.log").open("ab")
         proc = subprocess.Popen(
-            [CELERY, "-A", "app.celery_worker", "worker", "--pool", "prefork", "--concurrency", "1",
+            [CELERY, "-A", entry, "worker", "--pool", "prefork", "--concurrency", "1",
              "-Q", "inference", "-n", f"{name}@test", "--loglevel", "INFO",
              "--without-gossip", "--without-mingle"],
-            cwd=ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**self.env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         log.close()
