@@ -81,7 +81,7 @@ class Rule:
     other: int | str
     owner: int | str
     admin: int | str
-    data: Callable[[World], dict[str, Any]] | None = field(default=None, compare=False)
+    data: Callable[[World], dict[str, Any] | str] | None = field(default=None, compare=False)
 
     def expected(self, principal: str) -> int | str:
         """Return the expected status (or LOGIN) for `principal`."""
@@ -118,6 +118,13 @@ def api_owned(ok: int, data: Callable[[World], dict[str, Any]] | None = None) ->
     return Rule(401, 404, ok, ok, data)
 
 
+def send(client: Any, url: str, method: str, data: dict[str, Any] | str | None) -> Any:
+    """Send one request: a str body is JSON (API actions), a dict a form / multipart body."""
+    if isinstance(data, str):
+        return client.open(url, method=method, data=data, content_type="application/json")
+    return client.open(url, method=method, data=data)
+
+
 RULES: dict[tuple[str, str], Rule] = {
     ("main.home", "GET"): public(200),
     ("main.healthz", "GET"): public(200),
@@ -143,6 +150,9 @@ RULES: dict[tuple[str, str], Rule] = {
     ("cases.scan", "GET"): owned(200),
     ("cases.rerun", "POST"): owned(302),
     ("cases.delete", "POST"): owned(302),
+    # The world's case is done, not waiting for a review: the page says so and goes back (302).
+    ("cases.sequences_reassign", "POST"): owned(302),
+    ("cases.sequences_confirm", "POST"): owned(302),
     ("admin.users", "GET"): admin_only(200),
     ("admin.users", "POST"): admin_only(302, lambda w: {
         "email": "created@example.org", "password": NEW_PASSWORD, "role": "clinician"}),
@@ -157,6 +167,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api.create_case", "POST"): api_signed_in(201, upload_form),
     ("api.get_case", "GET"): api_owned(200),
     ("api.remove_case", "DELETE"): api_owned(204),
+    # Not waiting for a review: 409 for those who may see the case.
+    ("api.answer_sequence_review", "POST"): api_owned(409, lambda w: '{"action": "confirm"}'),
     ("api.case_file", "GET"): api_owned(200),
 }
 

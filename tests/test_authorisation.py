@@ -16,6 +16,7 @@ from tests.routes import (
     is_api,
     make_cast,
     route_methods,
+    send,
     url_for_route,
     web_client,
 )
@@ -44,7 +45,7 @@ def test_route_answers_each_principal_as_its_rule_says(app, nifti_case, endpoint
         world = cast.world()
         url = url_for_route(app, url_rule, world)
         data = rule.data(world) if rule.data else None
-        response = client.open(url, method=method, data=data)
+        response = send(client, url, method, data)
         expected = rule.expected(principal)
         if expected == LOGIN:
             location = response.headers.get("Location", "")
@@ -69,5 +70,5 @@ def test_api_routes_ignore_a_session_cookie(app, nifti_case):
         world = cast.world()
         rule = RULES[(endpoint, method)]
         url = url_for_route(app, routes[(endpoint, method)], world)
-        response = client.open(url, method=method, data=rule.data(world) if rule.data else None)
+        response = send(client, url, method, rule.data(world) if rule.data else None)
         assert response.status_code == 401, f"{method} {url}"
