@@ -13,6 +13,7 @@ answer rather than refused, so a newer pipeline cannot break an older web tier.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import url_for
@@ -21,8 +22,10 @@ from marshmallow import EXCLUDE, Schema, fields, pre_dump
 from app import storage
 from app.models import Case, CaseStatus, Prediction
 from app.models.case import CASE_ID_PATTERN
-from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS, TUMOUR_TYPES
 from app.pipeline.render.artefacts import ARTEFACTS
+
+log = logging.getLogger(__name__)
 
 SUBTYPE = "subtype"
 """The `outcome` of a result that carries a subtype; a summary without `outcome` is one."""
@@ -31,6 +34,9 @@ DISCLAIMER = (
     "Demo model trained on synthetic phantoms only, not for clinical use: its suggestions show "
     "how GliomaLens works and say nothing about a real patient."
 )
+
+REPORT_PDF = "report.pdf"
+"""The printable report's file name (app/cases/report.py makes it on request; not an artefact)."""
 
 STATUS_FIELDS = ("id", "status", "stage", "percent", "error", "result")
 """What the result page's status endpoint returns of `CaseSchema`."""
@@ -93,6 +99,128 @@ def _section(description: str) -> fields.Field:
     return fields.Dict(allow_none=True, metadata={"description": description})
 
 
+# --- segmentation, tumour type, in-distribution (issues 13 and 15) ---------------------------
+# What the lesion stage (segmentation) and the scope stage (tumour type, out-of-distribution)
+# add to the summary: app/pipeline/analysis/stages.py, app/pipeline/lesion/measurements.py and
+# app/pipeline/models/tumour_type.py write these keys.
+
+
+class BidimensionalSchema(Dumping):
+    """The RANO bidimensional measurement of the enhancing tumour on one axial slice."""
+
+    slice_index = fields.Integer(
+        required=True, metadata={"description": "Axial slice (RAS+) of the measurement."}
+    )
+    longest_mm = fields.Float(
+        required=True, metadata={"description": "Longest in-plane diameter (mm)."}
+    )
+    perpendicular_mm = fields.Float(
+        required=True,
+        metadata={"description": "Longest diameter perpendicular to it on the same slice (mm)."},
+    )
+    product_mm2 = fields.Float(
+        required=True, metadata={"description": "Product of the two diameters (mm²)."}
+    )
+    endpoints_voxel = fields.List(
+        fields.List(fields.Float()),
+        metadata={"description": "The longest diameter's two ends as (x, y) voxel indices."},
+    )
+
+
+def _ml(description: str) -> fields.Float:
+    return fields.Float(required=True, metadata={"description": description + " (mL).",
+                                                 "minimum": 0})
+
+
+class MeasurementsSchema(Dumping):
+    """Standardised measurements of the segmented tumour (BraTS sub-regions)."""
+
+    wt_ml = _ml("Whole tumour (labels 1, 2 and 4)")
+    tc_ml = _ml("Tumour core (labels 1 and 4)")
+    et_ml = _ml("Enhancing tumour (label 4)")
+    necrosis_ml = _ml("Necrotic / non-enhancing core (label 1)")
+    oedema_ml = _ml("Oedema (label 2)")
+    laterality = fields.String(
+        required=True,
+        metadata={"enum": ["left", "right", "bilateral", "none"],
+                  "description": "The patient's side of the whole tumour, from the brain's "
+                                 "midline; `none` without tumour."},
+    )
+    left_ml = _ml("Whole tumour left of the midline")
+    right_ml = _ml("Whole tumour right of the midline")
+    crosses_midline = fields.Boolean(
+        required=True, metadata={"description": "One connected lesion lies on both sides."}
+    )
+    lesions = fields.Integer(
+        required=True,
+        metadata={"description": "Separate whole-tumour lesions of at least 1 mL.", "minimum": 0},
+    )
+    multifocal = fields.Boolean(
+        required=True, metadata={"description": "Two or more such lesions."}
+    )
+    bidimensional = fields.Nested(
+        BidimensionalSchema, required=True, allow_none=True,
+        metadata={"description": "RANO measurement; null without enhancing tumour."},
+    )
+    midline_x_mm = fields.Float(
+        metadata={"description": "World x (mm, RAS+) of the brain's midline plane."}
+    )
+
+
+class SegmentationSchema(Dumping):
+    """The tumour segmentation: its measurements and how "no tumour" was decided."""
+
+    measurements = fields.Nested(MeasurementsSchema, required=True)
+    min_tumour_ml = fields.Float(
+        metadata={"description": "A whole tumour below this volume (mL) counts as no tumour."}
+    )
+    labels = fields.Dict(
+        keys=fields.String(), values=fields.String(),
+        metadata={"description": "Meaning of each label value of segmentation.nii.gz."},
+    )
+
+
+ByTumourTypeSchema = Dumping.from_dict(
+    {t: fields.Float(metadata={"minimum": 0, "maximum": 1}) for t in TUMOUR_TYPES},
+    name="ByTumourType",
+)
+"""One calibrated probability per tumour type."""
+
+
+class TumourTypeSchema(Dumping):
+    """Is it a glioma at all, and is the scan like the training data (the tumour-type model)?"""
+
+    tumour_type = fields.String(
+        required=True, allow_none=True,
+        metadata={"enum": [*TUMOUR_TYPES, None],
+                  "description": "The most likely type; null when out of distribution."},
+    )
+    tumour_type_name = fields.String(required=True, allow_none=True)
+    probabilities = fields.Nested(
+        ByTumourTypeSchema, required=True,
+        metadata={"description": "Calibrated (temperature-scaled) probability of each type."},
+    )
+    top_probability = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    low_confidence = fields.Boolean(
+        required=True,
+        metadata={"description": "The top probability is below the card's threshold."},
+    )
+    ood_score = fields.Float(
+        allow_none=True,
+        metadata={"description": "Mahalanobis distance of the features to the training data."},
+    )
+    ood_threshold = fields.Float(
+        allow_none=True,
+        metadata={"description": "Scores above it are out of distribution (from the card)."},
+    )
+    in_distribution = fields.Float(
+        allow_none=True, metadata={"minimum": 0, "maximum": 1,
+                                   "description": "See `result.in_distribution`."},
+    )
+    out_of_distribution = fields.Boolean(required=True)
+    message = fields.String(allow_none=True)
+
+
 class ResultSchema(Dumping):
     """The analysis of a finished case.
 
@@ -147,9 +275,23 @@ class ResultSchema(Dumping):
                                  "clinical use."},
     )
     sequences = _section("Which file is which sequence, once that check runs.")
-    segmentation = _section("The tumour segmentation and its measurements, once it runs.")
-    tumour_type = _section("Whether the tumour looks like a glioma, once that model runs.")
-    in_distribution = _section("Whether the scan is like the training data, once checked.")
+    segmentation = fields.Nested(
+        SegmentationSchema, required=True, allow_none=True,
+        metadata={"description": "The tumour segmentation and its measurements; null when no "
+                                 "segmentation model ran."},
+    )
+    tumour_type = fields.Nested(
+        TumourTypeSchema, required=True, allow_none=True,
+        metadata={"description": "The tumour type; null when no tumour-type model ran."},
+    )
+    in_distribution = fields.Float(
+        required=True, allow_none=True,
+        metadata={"minimum": 0, "maximum": 1,
+                  "description": "How typical the scan is of the training data: the fraction "
+                                 "of validation scans at least as unusual (a conformal p-value; "
+                                 "near 1 typical, near 0 unlike anything seen). Null when not "
+                                 "checked."},
+    )
 
     @pre_dump
     def from_prediction(self, prediction: Prediction, **_: Any) -> dict[str, Any]:
@@ -203,7 +345,37 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
                                                 or {}).items()}
     demo = data["model"]["demo"] or any(m["demo"] for m in data.get("models", {}).values())
     data["disclaimer"] = DISCLAIMER if demo else None
+    if not subtype:  # only a subtype outcome carries a class, whatever an old summary held
+        data.update(dict.fromkeys(SUBTYPE_ONLY))
+    for key, schema in SECTIONS.items():
+        data[key] = _valid_section(data.get(key), schema, key)
+    in_distribution = data.get("in_distribution")
+    data["in_distribution"] = (float(in_distribution)
+                               if isinstance(in_distribution, int | float) else None)
     return data
+
+
+SUBTYPE_ONLY = ("class", "class_name", "grade_group", "probabilities", "uncertainty")
+"""Result keys that are null unless the outcome is `subtype`."""
+
+SECTIONS: dict[str, type[Schema]] = {
+    "segmentation": SegmentationSchema, "tumour_type": TumourTypeSchema,
+}
+"""Summary sections checked against their schema before they are shown (issues 13, 15)."""
+
+
+def _valid_section(section: Any, schema: type[Schema], key: str) -> dict[str, Any] | None:
+    """Return `section` when it fits `schema` (extra keys allowed), else None (logged).
+
+    A section of another pipeline version that does not fit is left out, never shown half.
+    """
+    if section is None:
+        return None
+    errors = schema(unknown=EXCLUDE).validate(section) if isinstance(section, dict) else True
+    if errors:
+        log.warning("summary section %r does not fit its schema, left out: %s", key, errors)
+        return None
+    return section
 
 
 def existing_artefacts(case: Case) -> tuple[str, ...]:
@@ -234,7 +406,8 @@ class CaseSchema(Dumping):
     files = fields.Dict(
         keys=fields.String(), values=fields.String(), required=True,
         metadata={"description": "URL of each artefact that exists, by file name ("
-                                 + ", ".join(ARTEFACTS) + ")."},
+                                 + ", ".join(ARTEFACTS) + "), and of the printable report ("
+                                 + REPORT_PDF + ") once the case has a result."},
     )
 
     @pre_dump
@@ -253,9 +426,17 @@ class CaseSchema(Dumping):
             "finished_at": case.finished_at,
             "error": case.error_message if failed else None,
             "result": case.prediction if has_result(case) else None,
-            "files": {name: url_for("api.case_file", case_id=case.id, name=name)
-                      for name in existing_artefacts(case)},
+            "files": case_files(case),
         }
+
+
+def case_files(case: Case) -> dict[str, str]:
+    """Return {file name: API URL} of the case's artefacts on disk, and of its report once done."""
+    files = {name: url_for("api.case_file", case_id=case.id, name=name)
+             for name in existing_artefacts(case)}
+    if has_result(case):
+        files[REPORT_PDF] = url_for("api.case_report", case_id=case.id)
+    return files
 
 
 def has_result(case: Case) -> bool:
