@@ -113,3 +113,32 @@ def outcome_summary(outcome: str, **summary_args: Any) -> dict[str, Any]:
     extra = {**keys, "tumour_type": dict(scope), "in_distribution": scope["in_distribution"]}
     return make_summary(outcome=outcome, message=ended[1] if ended else None, extra=extra,
                         **summary_args)
+
+
+def write_real_artefacts(folder: Path, labels: np.ndarray | None = None,
+                         saliency: bool = True) -> Path:
+    """Write a case's figures, label map and measurements into `folder` with the pipeline's own
+    writers (app/pipeline/render/artefacts.py), from a small synthetic brain and `labels`
+    (default: `label_map("glioma")`), at the slice of largest tumour area; return the folder."""
+    from app.pipeline.io.naming import SEQUENCES
+    from app.pipeline.lesion.measurements import measure
+    from app.pipeline.render import artefacts as art
+
+    labels = label_map("glioma") if labels is None else labels
+    folder.mkdir(parents=True, exist_ok=True)
+    k = int(np.argmax(np.count_nonzero(labels, axis=(0, 1))))
+    x, y = np.indices(SHAPE[:2])
+    brain = ((x - 23.5) / 21) ** 2 + ((y - 23.5) / 22) ** 2 <= 1
+    planes = {}
+    for i, seq in enumerate(SEQUENCES):
+        plane = np.where(brain, 300.0 + 40 * i, 0.0)
+        plane[labels[:, :, k] > 0] += 250
+        planes[seq] = plane
+    cam = np.clip(1 - np.hypot(x - 14, y - 24) / 20, 0, 1) if saliency else None
+    art.write_figures(planes, labels[:, :, k] > 0, cam, folder)
+    affine = np.eye(4)
+    art.write_label_nifti(labels, affine, folder / art.SEGMENTATION_NIFTI)
+    art.write_mask_nifti(labels > 0, affine, folder / art.MASK_NIFTI)
+    art.write_measurements(measure(labels, (1.0, 1.0, 1.0)).to_dict(),
+                           folder / art.MEASUREMENTS_JSON, folder / art.MEASUREMENTS_CSV)
+    return folder

@@ -116,6 +116,8 @@ def _table(rows: list[list[Any]], widths: list[float], *, header: bool = True,
 def _image(path: Path, width: float, max_height: float) -> Image | None:
     """Return the PNG at `path` scaled to `width` (at most `max_height`), or None when it
     cannot be read (a missing or damaged artefact leaves the figure out, not the report)."""
+    if not path.is_file():
+        return None
     try:
         with PILImage.open(path) as png:
             png.load()

@@ -103,6 +103,7 @@ def test_documented_statuses(document):
         ("get", "/cases/{case_id}"): {"200", "401", "404"},
         ("delete", "/cases/{case_id}"): {"204", "401", "404"},
         ("get", "/cases/{case_id}/files/{name}"): {"200", "401", "404"},
+        ("get", "/cases/{case_id}/files/report.pdf"): {"200", "401", "404"},
     }
 
 
