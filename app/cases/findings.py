@@ -31,11 +31,12 @@ class SegmentLabel:
 
 
 # Okabe-Ito colours, told apart with every common colour-vision deficiency (and by lightness):
-# vermillion, sky blue, yellow. The viewer's label map, its legend and the report use these.
+# reddish purple, sky blue, vermillion. No yellow: the Grad-CAM map's high end is yellow. The
+# viewer's label map and its legend use these.
 SEGMENT_STYLES: tuple[tuple[int, str, str], ...] = (
-    (1, "necrosis", "#D55E00"),
+    (1, "necrosis", "#CC79A7"),
     (2, "oedema", "#56B4E9"),
-    (4, "enhancing", "#F0E442"),
+    (4, "enhancing", "#D55E00"),
 )
 """(BraTS label value, key, colour) of each sub-region, in the legend's order."""
 
