@@ -7,14 +7,17 @@ Uses the G phantom case of test_viewer.py (its `case_url` fixture: one upload pe
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
 import pytest
 from selenium.webdriver.common.by import By
 
-from tests.browser.test_flows import wait_for_file, wait_rendered
+from tests.browser.test_flows import canvas_image, wait_for_file, wait_rendered
 from tests.browser.test_viewer import (  # noqa: F401 - fixtures used by name
     case_url,
-    changed_view,
     reddish_purple,
+    settle,
     show_axial,
     sky_blue,
     vermillion,
@@ -39,12 +42,29 @@ def test_each_sub_region_toggles(browser, case_url, shot):  # noqa: F811
         toggle = browser.find_element(By.ID, f"toggle-{key}")
         browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", toggle)
         toggle.click()
-        hidden = changed_view(browser, image, f"hiding {key}")
+        hidden = wait_colour(browser, colour, lambda n, b=before: n < b * 0.2, f"hiding {key}")
         shot(f"without-{key}")
-        assert colour(hidden).sum() < before * 0.2, key
+        # The sub-region's pixels changed and little else did.
+        changed = np.abs(hidden - image).max(axis=-1) > 40
+        assert changed.sum() >= before * 0.8 and changed.mean() < 0.2, key
         toggle.click()
-        image = changed_view(browser, hidden, f"showing {key} again")
-        assert colour(image).sum() > before * 0.8, key
+        image = wait_colour(browser, colour, lambda n, b=before: n > b * 0.8,
+                            f"showing {key} again")
+
+
+def wait_colour(browser, colour, ok, what: str, timeout: float = 40) -> np.ndarray:
+    """Wait until the count of `colour` pixels in the canvas satisfies `ok`; return the picture."""
+    viewer = browser.find_element(By.ID, "viewer")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", viewer)
+    deadline = time.monotonic() + timeout
+    while True:
+        image = canvas_image(browser)
+        count = int(colour(image).sum())
+        if ok(count):
+            return settle(browser)
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: {count} pixels of its colour after {timeout} s")
+        time.sleep(0.3)
 
 
 def test_report_pdf_downloads(browser, case_url, downloads, shot):  # noqa: F811
