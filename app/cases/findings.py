@@ -24,11 +24,6 @@ class SegmentLabel:
     name: str
     colour: str  # "#D55E00"
 
-    @property
-    def rgb(self) -> tuple[int, int, int]:
-        """Return the colour as (r, g, b) in 0-255."""
-        return tuple(int(self.colour[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
-
 
 # Okabe-Ito colours, told apart with every common colour-vision deficiency (and by lightness):
 # reddish purple, sky blue, vermillion. No yellow: the Grad-CAM map's high end is yellow. The
