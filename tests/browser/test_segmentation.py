@@ -44,9 +44,9 @@ def test_each_sub_region_toggles(browser, case_url, shot):  # noqa: F811
         toggle.click()
         hidden = wait_colour(browser, colour, lambda n, b=before: n < b * 0.2, f"hiding {key}")
         shot(f"without-{key}")
-        # The sub-region's pixels changed and little else did.
-        changed = np.abs(hidden - image).max(axis=-1) > 40
-        assert changed.sum() >= before * 0.8 and changed.mean() < 0.2, key
+        # The picture changed where the sub-region was, and little else did.
+        changed = np.abs(hidden - image).max(axis=-1) > 15
+        assert changed.sum() >= before * 0.5 and changed.mean() < 0.2, key
         toggle.click()
         image = wait_colour(browser, colour, lambda n, b=before: n > b * 0.8,
                             f"showing {key} again")
