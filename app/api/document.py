@@ -28,8 +28,9 @@ _EXTENSION_KEY = "gliomalens.openapi"
 
 DESCRIPTION = """\
 Upload the four MRI sequences of one patient (FLAIR, T1, T1ce, T2; co-registered NIfTI, as in
-BraTS / CPM-RadPath), poll the analysis, and fetch the glioma class (A, O, G) with its
-probabilities, uncertainty and artefacts.
+BraTS / CPM-RadPath), poll the analysis, and fetch the tumour type, the segmentation's
+measurements and, for a confident glioma, the class (A, O, G) with its probabilities and
+uncertainty; download the artefacts and a printable PDF report.
 
 Authenticate with a personal API token (account page, or `flask users token EMAIL`) sent as
 `Authorization: Bearer <token>`. Cookies are not accepted. Errors answer

@@ -8,6 +8,7 @@ to `---` are the operation's summary and description in the OpenAPI document.
 
 from __future__ import annotations
 
+import io
 from typing import Any
 
 from flask import Response, jsonify, send_file, url_for
@@ -51,8 +52,10 @@ NAMES = ",".join(f"'{name}'" for name in ARTEFACTS)
 NOT_FOUND = "No such case, or not yours to see (the same answer for both)."
 FILE_TYPES = {
     "image/png": "montage.png, gradcam.png",
-    "application/gzip": "candidate_mask.nii.gz, heatmap.nii.gz (NIfTI-1, gzip)",
-    "application/json": "summary.json (the pipeline's whole summary)",
+    "application/gzip": "candidate_mask.nii.gz, segmentation.nii.gz (BraTS labels 0, 1, 2, "
+                        "4), heatmap.nii.gz (NIfTI-1, gzip)",
+    "application/json": "summary.json (the pipeline's whole summary), measurements.json",
+    "text/csv": "measurements.csv (one row; the RANO measurement in rano_* columns)",
 }
 
 
@@ -214,3 +217,31 @@ def case_file(case_id: str, name: str) -> Response:
     audit("case_file", user_id=user.id, case_id=case.id, detail=f"api {name}")
     db.session.commit()
     return send_file(path, mimetype=mimetype, max_age=0)
+
+
+@bp.route("/cases/<case_id:case_id>/files/report.pdf", tags=["cases"], parameters=[CASE_ID])
+@authenticated
+@bp.alt_response(404, schema=ErrorSchema, description=NOT_FOUND + " Also before the case has a "
+                 "result.")
+@bp.doc(operationId="getCaseReport", responses={"200": {
+    "description": "The printable report (PDF), made now from the stored result.",
+    "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+}})
+def case_report(case_id: str) -> Response:
+    """Download the printable PDF report of a finished case
+
+    Made on request from the stored result: the case, the outcome (class, probabilities and
+    uncertainty only for a glioma subtype; otherwise the reason), tumour type and
+    in-distribution score, measurements, the montage and Grad-CAM figures, the models, and the
+    demo-model disclaimer on every page. 404 until the case has a result.
+    """
+    from app.cases.report import render_report, report_name
+
+    user = api_user()
+    case = case_or_404(case_id, user)
+    if not has_result(case):
+        abort(404, message="The case has no result yet.")
+    pdf = render_report(case)
+    audit("case_file", user_id=user.id, case_id=case.id, detail="api report.pdf")
+    db.session.commit()
+    return send_file(io.BytesIO(pdf), mimetype="application/pdf", download_name=report_name(case))

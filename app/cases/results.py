@@ -13,6 +13,7 @@ from typing import Any
 from flask import abort, url_for
 
 from app import storage
+from app.cases.findings import Findings, SegmentLabel, build_findings, segment_labels
 from app.cases.schemas import ResultSchema, existing_artefacts, has_result
 from app.models import Case
 from app.pipeline.classes import CLASS_NAMES, CLASSES
@@ -27,6 +28,7 @@ MIMETYPES = {
     ".gz": "application/gzip",
     ".csv": "text/csv",
     ".nii": "application/octet-stream",
+    ".pdf": "application/pdf",
 }
 
 
@@ -203,12 +205,19 @@ class ResultPage:
     review: SequenceReview | None  # only while the case needs review
     figures_title: str
 
+    findings: Findings  # tumour type, in-distribution, measurements (app/cases/findings.py)
+    segment_labels: tuple[SegmentLabel, ...]  # the viewer's sub-regions, with its label map
 
-# The 3D viewer's overlays: key (element ids, colour swatch), label, artefact, opacity.
+
+# The 3D viewer's overlays: key (element ids, colour swatch), label, artefact, opacity. The
+# segmentation's label map replaces the tumour candidate when the case has one (REPLACES).
 OVERLAYS = (
+    ("segmentation", "Tumour segmentation", art.SEGMENTATION_NIFTI, 0.7),
     ("mask", "Tumour candidate", art.MASK_NIFTI, 0.7),
     ("heatmap", "Grad-CAM heatmap", art.HEATMAP_NIFTI, 0.5),
 )
+REPLACES = {"mask": art.SEGMENTATION_NIFTI}
+"""An overlay left out when the named artefact exists (old cases keep the candidate mask)."""
 # The 2D figures: id, radiological file, neurological file, alt text, caption.
 FIGURES = (
     ("montage", art.MONTAGE_PNG, art.MONTAGE_NEURO_PNG,
@@ -227,7 +236,12 @@ DOWNLOADS = (
     ("download-summary", "Summary (JSON)", art.SUMMARY_JSON),
     ("download-montage", "Montage (PNG)", art.MONTAGE_PNG),
     ("download-gradcam", "Grad-CAM (PNG)", art.GRADCAM_PNG),
+    ("download-segmentation", "Label map (NIfTI)", art.SEGMENTATION_NIFTI),
+    ("download-measurements-json", "Measurements (JSON)", art.MEASUREMENTS_JSON),
+    ("download-measurements-csv", "Measurements (CSV)", art.MEASUREMENTS_CSV),
 )
+REPORT_DOWNLOAD = ("download-report", "Report (PDF)")
+"""The printable report (made on request by app/cases/report.py) is offered with every result."""
 
 
 def _fixed(value: float, digits: int) -> str:
@@ -383,7 +397,8 @@ def build_result_page(case: Case) -> ResultPage | None:
         stage_times=stage_times,
         sequences=_sequences(case),
         overlays=tuple(Volume(key, label, _artefact_url(case, name), name, opacity)
-                       for key, label, name, opacity in OVERLAYS if name in present),
+                       for key, label, name, opacity in OVERLAYS
+                       if name in present and REPLACES.get(key) not in present),
         figures=tuple(
             Figure(id_, alt,
                    caption if result.get("class") or id_ != "montage" else UPLOADED_CAPTION,
@@ -391,8 +406,11 @@ def build_result_page(case: Case) -> ResultPage | None:
                    _artefact_url(case, neuro if neuro in present else radio))
             for id_, radio, neuro, alt, caption in FIGURES if radio in present
         ),
-        downloads=tuple(Download(id_, label, _artefact_url(case, name, download=1))
-                        for id_, label, name in DOWNLOADS if name in present),
+        downloads=(
+            *(Download(id_, label, _artefact_url(case, name, download=1))
+              for id_, label, name in DOWNLOADS if name in present),
+            Download(*REPORT_DOWNLOAD, url_for("cases.report", case_id=case.id, download=1)),
+        ),
         save_name="gliomalens-" + case_label.replace(" ", "_") + ".png",
         case_label=case_label,
         disclaimer=DEMO_IMAGE_NOTICE if result["disclaimer"] is not None else RESEARCH_IMAGE_NOTICE,
@@ -400,4 +418,7 @@ def build_result_page(case: Case) -> ResultPage | None:
         review=review,
         figures_title=("What the classifier saw" if result.get("class")
                        else "The files as uploaded"),
+        findings=build_findings(result),
+        segment_labels=(segment_labels(result.get("segmentation"))
+                        if art.SEGMENTATION_NIFTI in present else ()),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 
 from flask import (
@@ -23,7 +24,7 @@ from app.cases.access import case_or_404
 from app.cases.forms import ConfirmForm, UploadForm
 from app.cases.lifecycle import delete_case, rerun_case
 from app.cases.results import artefact_path, build_result_page, scan_file
-from app.cases.schemas import STATUS_FIELDS, CaseSchema
+from app.cases.schemas import STATUS_FIELDS, CaseSchema, has_result
 from app.cases.sequences import SequenceActionError, confirm_sequences, reassign_sequences
 from app.cases.uploads import UploadedFile, UploadError, store_upload
 from app.cases.worklist import (
@@ -133,6 +134,28 @@ def artefact(case_id: str, name: str) -> Response:
     path, mimetype = artefact_path(case, name)
     as_attachment = request.args.get("download") == "1"
     return send_file(path, mimetype=mimetype, as_attachment=as_attachment, max_age=0)
+
+
+@bp.route("/cases/<case_id:case_id>/report.pdf")
+@login_required
+def report(case_id: str) -> Response:
+    """Send the case's printable PDF report, made now from its stored result (404 before).
+
+    `?download=1` sends it as an attachment. Never cached: it carries patient-derived results.
+    """
+    from app.cases.report import render_report, report_name
+
+    case = case_or_404(case_id, current_user)
+    if not has_result(case):
+        abort(404)
+    pdf = render_report(case)
+    audit("case_report", user_id=current_user.id, case_id=case.id)
+    db.session.commit()
+    response = send_file(io.BytesIO(pdf), mimetype="application/pdf",
+                         as_attachment=request.args.get("download") == "1",
+                         download_name=report_name(case))
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/cases/<case_id:case_id>/scans/<sequence>")

@@ -13,6 +13,7 @@ answer rather than refused, so a newer pipeline cannot break an older web tier.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from flask import url_for
@@ -22,9 +23,11 @@ from app import storage
 from app.cases.progress import queue_position, stage_words
 from app.models import Case, CaseStatus, Prediction
 from app.models.case import CASE_ID_PATTERN, FailureKind
-from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS
+from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS, TUMOUR_TYPES
 from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.render.artefacts import ARTEFACTS
+
+log = logging.getLogger(__name__)
 
 SUBTYPE = "subtype"
 """The `outcome` of a result that carries a subtype; a summary without `outcome` is one."""
@@ -33,6 +36,9 @@ DISCLAIMER = (
     "Demo model trained on synthetic phantoms only, not for clinical use: its suggestions show "
     "how GliomaLens works and say nothing about a real patient."
 )
+
+REPORT_PDF = "report.pdf"
+"""The printable report's file name (app/cases/report.py makes it on request; not an artefact)."""
 
 STATUS_FIELDS = ("id", "status", "stage", "stage_label", "queue_position", "percent", "error",
                  "error_kind", "result")
@@ -185,6 +191,128 @@ def _section(description: str) -> fields.Field:
     return fields.Dict(allow_none=True, metadata={"description": description})
 
 
+# --- segmentation, tumour type, in-distribution (issues 13 and 15) ---------------------------
+# What the lesion stage (segmentation) and the scope stage (tumour type, out-of-distribution)
+# add to the summary: app/pipeline/analysis/stages.py, app/pipeline/lesion/measurements.py and
+# app/pipeline/models/tumour_type.py write these keys.
+
+
+class BidimensionalSchema(Dumping):
+    """The RANO bidimensional measurement of the enhancing tumour on one axial slice."""
+
+    slice_index = fields.Integer(
+        required=True, metadata={"description": "Axial slice (RAS+) of the measurement."}
+    )
+    longest_mm = fields.Float(
+        required=True, metadata={"description": "Longest in-plane diameter (mm)."}
+    )
+    perpendicular_mm = fields.Float(
+        required=True,
+        metadata={"description": "Longest diameter perpendicular to it on the same slice (mm)."},
+    )
+    product_mm2 = fields.Float(
+        required=True, metadata={"description": "Product of the two diameters (mm²)."}
+    )
+    endpoints_voxel = fields.List(
+        fields.List(fields.Float()),
+        metadata={"description": "The longest diameter's two ends as (x, y) voxel indices."},
+    )
+
+
+def _ml(description: str) -> fields.Float:
+    return fields.Float(required=True, metadata={"description": description + " (mL).",
+                                                 "minimum": 0})
+
+
+class MeasurementsSchema(Dumping):
+    """Standardised measurements of the segmented tumour (BraTS sub-regions)."""
+
+    wt_ml = _ml("Whole tumour (labels 1, 2 and 4)")
+    tc_ml = _ml("Tumour core (labels 1 and 4)")
+    et_ml = _ml("Enhancing tumour (label 4)")
+    necrosis_ml = _ml("Necrotic / non-enhancing core (label 1)")
+    oedema_ml = _ml("Oedema (label 2)")
+    laterality = fields.String(
+        required=True,
+        metadata={"enum": ["left", "right", "bilateral", "none"],
+                  "description": "The patient's side of the whole tumour, from the brain's "
+                                 "midline; `none` without tumour."},
+    )
+    left_ml = _ml("Whole tumour left of the midline")
+    right_ml = _ml("Whole tumour right of the midline")
+    crosses_midline = fields.Boolean(
+        required=True, metadata={"description": "One connected lesion lies on both sides."}
+    )
+    lesions = fields.Integer(
+        required=True,
+        metadata={"description": "Separate whole-tumour lesions of at least 1 mL.", "minimum": 0},
+    )
+    multifocal = fields.Boolean(
+        required=True, metadata={"description": "Two or more such lesions."}
+    )
+    bidimensional = fields.Nested(
+        BidimensionalSchema, required=True, allow_none=True,
+        metadata={"description": "RANO measurement; null without enhancing tumour."},
+    )
+    midline_x_mm = fields.Float(
+        metadata={"description": "World x (mm, RAS+) of the brain's midline plane."}
+    )
+
+
+class SegmentationSchema(Dumping):
+    """The tumour segmentation: its measurements and how "no tumour" was decided."""
+
+    measurements = fields.Nested(MeasurementsSchema, required=True)
+    min_tumour_ml = fields.Float(
+        metadata={"description": "A whole tumour below this volume (mL) counts as no tumour."}
+    )
+    labels = fields.Dict(
+        keys=fields.String(), values=fields.String(),
+        metadata={"description": "Meaning of each label value of segmentation.nii.gz."},
+    )
+
+
+ByTumourTypeSchema = Dumping.from_dict(
+    {t: fields.Float(metadata={"minimum": 0, "maximum": 1}) for t in TUMOUR_TYPES},
+    name="ByTumourType",
+)
+"""One calibrated probability per tumour type."""
+
+
+class TumourTypeSchema(Dumping):
+    """Is it a glioma at all, and is the scan like the training data (the tumour-type model)?"""
+
+    tumour_type = fields.String(
+        required=True, allow_none=True,
+        metadata={"enum": [*TUMOUR_TYPES, None],
+                  "description": "The most likely type; null when out of distribution."},
+    )
+    tumour_type_name = fields.String(required=True, allow_none=True)
+    probabilities = fields.Nested(
+        ByTumourTypeSchema, required=True,
+        metadata={"description": "Calibrated (temperature-scaled) probability of each type."},
+    )
+    top_probability = fields.Float(required=True, metadata={"minimum": 0, "maximum": 1})
+    low_confidence = fields.Boolean(
+        required=True,
+        metadata={"description": "The top probability is below the card's threshold."},
+    )
+    ood_score = fields.Float(
+        allow_none=True,
+        metadata={"description": "Mahalanobis distance of the features to the training data."},
+    )
+    ood_threshold = fields.Float(
+        allow_none=True,
+        metadata={"description": "Scores above it are out of distribution (from the card)."},
+    )
+    in_distribution = fields.Float(
+        allow_none=True, metadata={"minimum": 0, "maximum": 1,
+                                   "description": "See `result.in_distribution`."},
+    )
+    out_of_distribution = fields.Boolean(required=True)
+    message = fields.String(allow_none=True)
+
+
 class ResultSchema(Dumping):
     """The analysis of a finished case.
 
@@ -244,13 +372,22 @@ class ResultSchema(Dumping):
         metadata={"description": "Which file is which sequence; null when no sequence model "
                                  "ran."},
     )
-    segmentation = _section("The tumour segmentation and its measurements, once it runs.")
-    tumour_type = _section("Whether the tumour looks like a glioma, once that model runs.")
+    segmentation = fields.Nested(
+        SegmentationSchema, required=True, allow_none=True,
+        metadata={"description": "The tumour segmentation and its measurements; null when no "
+                                 "segmentation model ran."},
+    )
+    tumour_type = fields.Nested(
+        TumourTypeSchema, required=True, allow_none=True,
+        metadata={"description": "The tumour type; null when no tumour-type model ran."},
+    )
     in_distribution = fields.Float(
-        allow_none=True,
-        metadata={"description": "How typical the scan is of the training data: a p-value in "
-                                 "(0, 1] of its out-of-distribution score (low means unlike), "
-                                 "once the tumour-type model ran."},
+        required=True, allow_none=True,
+        metadata={"minimum": 0, "maximum": 1,
+                  "description": "How typical the scan is of the training data: the fraction "
+                                 "of validation scans at least as unusual (a conformal p-value; "
+                                 "near 1 typical, near 0 unlike anything seen). Null when not "
+                                 "checked."},
     )
 
     @pre_dump
@@ -306,6 +443,13 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
                                                 or {}).items()}
     demo = data["model"]["demo"] or any(m["demo"] for m in data.get("models", {}).values())
     data["disclaimer"] = DISCLAIMER if demo else None
+    if not subtype:  # only a subtype outcome carries a class, whatever an old summary held
+        data.update(dict.fromkeys(SUBTYPE_ONLY))
+    for key, schema in SECTIONS.items():
+        data[key] = _valid_section(data.get(key), schema, key)
+    in_distribution = data.get("in_distribution")
+    data["in_distribution"] = (float(in_distribution)
+                               if isinstance(in_distribution, int | float) else None)
     return data
 
 
@@ -325,6 +469,29 @@ def sequences_section(section: Any) -> dict[str, Any] | None:
     data.setdefault("t1_t1ce_message", None)
     data["confirmed_by_user"] = bool(data.get("confirmed_by_user", False))
     return data
+
+
+SUBTYPE_ONLY = ("class", "class_name", "grade_group", "probabilities", "uncertainty")
+"""Result keys that are null unless the outcome is `subtype`."""
+
+SECTIONS: dict[str, type[Schema]] = {
+    "segmentation": SegmentationSchema, "tumour_type": TumourTypeSchema,
+}
+"""Summary sections checked against their schema before they are shown (issues 13, 15)."""
+
+
+def _valid_section(section: Any, schema: type[Schema], key: str) -> dict[str, Any] | None:
+    """Return `section` when it fits `schema` (extra keys allowed), else None (logged).
+
+    A section of another pipeline version that does not fit is left out, never shown half.
+    """
+    if section is None:
+        return None
+    errors = schema(unknown=EXCLUDE).validate(section) if isinstance(section, dict) else True
+    if errors:
+        log.warning("summary section %r does not fit its schema, left out: %s", key, errors)
+        return None
+    return section
 
 
 def existing_artefacts(case: Case) -> tuple[str, ...]:
@@ -370,7 +537,8 @@ class CaseSchema(Dumping):
     files = fields.Dict(
         keys=fields.String(), values=fields.String(), required=True,
         metadata={"description": "URL of each artefact that exists, by file name ("
-                                 + ", ".join(ARTEFACTS) + ")."},
+                                 + ", ".join(ARTEFACTS) + "), and of the printable report ("
+                                 + REPORT_PDF + ") once the case has a result."},
     )
 
     @pre_dump
@@ -392,13 +560,21 @@ class CaseSchema(Dumping):
             "error": case.error_message if failed else None,
             "error_kind": failure_kind(case).value if failed else None,
             "result": case.prediction if has_result(case) else None,
-            "files": {name: url_for("api.case_file", case_id=case.id, name=name)
-                      for name in existing_artefacts(case)},
+            "files": case_files(case),
         }
 
 
 RESULT_STATUSES = frozenset({CaseStatus.DONE.value, CaseStatus.NEEDS_REVIEW.value})
 """The states in which a case shows its result (a needs_review case shows why it stopped)."""
+
+
+def case_files(case: Case) -> dict[str, str]:
+    """Return {file name: API URL} of the case's artefacts on disk, and of its report once done."""
+    files = {name: url_for("api.case_file", case_id=case.id, name=name)
+             for name in existing_artefacts(case)}
+    if has_result(case):
+        files[REPORT_PDF] = url_for("api.case_report", case_id=case.id)
+    return files
 
 
 def has_result(case: Case) -> bool:

@@ -31,16 +31,21 @@ const COLORMAPS = {
 export const OVERLAY_STYLES = {
   mask: { colormap: 'gl_mask', opacity: 0.7, cal_min: 0.5, cal_max: 1 },
   heatmap: { colormap: 'gl_heat', opacity: 0.6, cal_min: 0, cal_max: 1 },
+  // The BraTS label map: a discrete lookup table (one colour per label value, from the page's
+  // legend: app/cases/findings.py), so cal_min / cal_max do not apply.
+  segmentation: { colormap: 'gl_mask', opacity: 0.7, cal_min: 0.5, cal_max: 4, labels: true },
 };
+/** Overlays that outline the tumour: drawn on top, centre the crosshair and the zoom. */
+const TUMOUR_KEYS = ['segmentation', 'mask'];
 const TWO_D = new Set(['axial', 'coronal', 'sagittal']);
 const AXIS = { axial: 2, coronal: 1, sagittal: 0 }; // RAS voxel axis each 2D mode pages through
 const AXIS_NAME = ['sagittal', 'coronal', 'axial'];
 
 const $ = (root, sel) => root.querySelector(sel);
 
-/** Layer position of a volume: the base first, then the heatmap, then the mask. */
+/** Layer position of a volume: the base first, then the heatmap, then the tumour. */
 function zOrder(volume, overlays) {
-  if (overlays.get('mask')?.volume === volume) return 2;
+  if (TUMOUR_KEYS.some((key) => overlays.get(key)?.volume === volume)) return 2;
   if (overlays.get('heatmap')?.volume === volume) return 1;
   return 0;
 }
@@ -59,8 +64,8 @@ function setOutput(root, id, text) {
 
 /**
  * Create the viewer inside `panel` (the <section id="viewer-panel"> of the _viewer.html macro).
- * options.base: {url, name} of the grey volume; options.overlays: [{key, url, name}] (key 'mask'
- * or 'heatmap'); options.viewMode; options.sliceIndex: axial index in the canonical (RAS+) grid
+ * options.base: {url, name} of the grey volume; options.overlays: [{key, url, name}] (key 'mask',
+ * 'segmentation' or 'heatmap'); options.viewMode; options.sliceIndex: axial index in the canonical (RAS+) grid
  * to put the crosshair on; options.saveName: file name of the saved PNG.
  */
 export async function createViewer(panel, options = {}) {
@@ -128,8 +133,32 @@ export async function createViewer(panel, options = {}) {
     control.append(note);
   }
 
+  // The label map's sub-regions (the legend's checkboxes): value, colour, name, shown or not.
+  const segmentInputs = Array.from(panel.querySelectorAll('input[data-label-value]'));
+  const segments = segmentInputs.map((el) => ({
+    value: Number(el.dataset.labelValue), colour: el.dataset.colour, name: el.dataset.name, input: el,
+  }));
+
+  /** NiiVue label lookup table of the sub-regions; hidden ones (and 0) are transparent. */
+  function segmentLut() {
+    const rgb = (hex) => [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    const lut = { R: [0], G: [0], B: [0], A: [0], I: [0], labels: ['background'] };
+    for (const seg of segments) {
+      const [r, g, b] = rgb(seg.colour);
+      lut.R.push(r); lut.G.push(g); lut.B.push(b);
+      lut.A.push(seg.input.checked ? 255 : 0);
+      lut.I.push(seg.value);
+      lut.labels.push(seg.name);
+    }
+    return lut;
+  }
+
   /** Fix an overlay's display range (a legacy 0-255 heatmap keeps its meaning: 255 = 1). */
   function fixRange(s, volume) {
+    if (s.style.labels) {
+      volume.setColormapLabel(segmentLut());
+      return;
+    }
     const legacy = s.spec.key === 'heatmap' && volume.global_max > 1.5;
     const scale = legacy ? 255 : 1;
     volume.cal_min = s.style.cal_min * scale;
@@ -174,8 +203,10 @@ export async function createViewer(panel, options = {}) {
   await loadAll(options.base);
   let baseLabel = options.base.label || panel.dataset.baseLabel || options.base.name;
   rememberContrast();
-  const maskFill = overlays.get('mask') ? overlays.get('mask').volume.img : null;
-  let maskOutline = null;
+  // Filled voxels of each tumour overlay, kept while an outline replaces them on screen.
+  const fills = new Map(TUMOUR_KEYS.filter((key) => overlays.get(key))
+    .map((key) => [key, overlays.get(key).volume.img]));
+  const outlines = new Map();
 
   // --- state helpers -------------------------------------------------------------------------
   function rememberContrast() {
@@ -217,9 +248,9 @@ export async function createViewer(panel, options = {}) {
   /** Put the crosshair on axial slice `k` of the canonical grid, at the tumour's centre when known. */
   function focusSlice(k) {
     if (k === null || k === undefined || Number.isNaN(k)) return;
-    const maskEntry = overlays.get('mask');
-    // The mask is written by the pipeline on the canonical RAS+ grid, so its RAS voxel grid is the
-    // grid the slice index refers to; without a mask, use the base volume's RAS grid.
+    const maskEntry = TUMOUR_KEYS.map((key) => overlays.get(key)).find(Boolean);
+    // The tumour overlay is written by the pipeline on the canonical RAS+ grid, so its RAS voxel
+    // grid is the grid the slice index refers to; without one, use the base volume's RAS grid.
     const vol = maskEntry ? maskEntry.volume : nv.volumes[0];
     const [, nx, ny, nz] = vol.dimsRAS;
     const z = Math.max(0, Math.min(nz - 1, Math.round(k)));
@@ -372,7 +403,7 @@ export async function createViewer(panel, options = {}) {
     showContrast();
   });
 
-  for (const key of ['mask', 'heatmap']) {
+  for (const key of ['mask', 'segmentation', 'heatmap']) {
     on(`toggle-${key}`, 'change', (event) => {
       const entry = overlays.get(key);
       if (!entry) return;
@@ -407,31 +438,47 @@ export async function createViewer(panel, options = {}) {
   }
   document.addEventListener('gliomalens:orientation', (event) => applyConvention(event.detail.convention));
 
-  // Tumour candidate as an outline (in-plane boundary voxels), so the signal under it stays visible.
-  function outlineOf(volume) {
+  // A tumour overlay as an outline (in-plane boundary voxels), so the signal under it stays
+  // visible. In the label map each sub-region gets its own boundary (where the label changes).
+  function outlineOf(volume, src) {
     const [, nx, ny, nz] = volume.hdr.dims; // the file's own voxel order: the pipeline's RAS grid
-    const src = maskFill;
     const out = new src.constructor(src.length);
     const at = (x, y, z) => src[x + nx * (y + ny * z)];
     for (let z = 0; z < nz; z++) {
       for (let y = 0; y < ny; y++) {
         for (let x = 0; x < nx; x++) {
-          if (!at(x, y, z)) continue;
+          const v = at(x, y, z);
+          if (!v) continue;
           const edge = x === 0 || y === 0 || x === nx - 1 || y === ny - 1
-            || !at(x - 1, y, z) || !at(x + 1, y, z) || !at(x, y - 1, z) || !at(x, y + 1, z);
-          if (edge) out[x + nx * (y + ny * z)] = src[x + nx * (y + ny * z)];
+            || at(x - 1, y, z) !== v || at(x + 1, y, z) !== v
+            || at(x, y - 1, z) !== v || at(x, y + 1, z) !== v;
+          if (edge) out[x + nx * (y + ny * z)] = v;
         }
       }
     }
     return out;
   }
-  on('mask-outline', 'change', (event) => {
-    const entry = overlays.get('mask');
-    if (!entry || !maskFill) return;
-    if (event.target.checked && !maskOutline) maskOutline = outlineOf(entry.volume);
-    entry.volume.img = event.target.checked ? maskOutline : maskFill;
-    nv.updateGLVolume();
-  });
+  for (const key of TUMOUR_KEYS) {
+    on(`${key}-outline`, 'change', (event) => {
+      const entry = overlays.get(key);
+      if (!entry || !fills.get(key)) return;
+      if (event.target.checked && !outlines.get(key)) {
+        outlines.set(key, outlineOf(entry.volume, fills.get(key)));
+      }
+      entry.volume.img = event.target.checked ? outlines.get(key) : fills.get(key);
+      nv.updateGLVolume();
+    });
+  }
+
+  // Each sub-region of the label map on or off: only its colour's opacity changes.
+  for (const seg of segments) {
+    seg.input.addEventListener('change', () => {
+      const entry = overlays.get('segmentation');
+      if (!entry) return;
+      entry.volume.setColormapLabel(segmentLut());
+      nv.updateGLVolume();
+    });
+  }
 
   // Saliency restricted to the brain: overlays are hidden where the base volume is empty.
   function applyBrainOnly() {
@@ -478,6 +525,12 @@ export async function createViewer(panel, options = {}) {
     if (heat && heat.volume.dimsRAS[1] === nv.volumes[0].dimsRAS[1]) {
       const scale255 = heat.volume.cal_max > 1.5 ? 255 : 1;
       parts.push(`saliency ${(heat.volume.getValue(...vox) / scale255).toFixed(2)}`);
+    }
+    const seg = overlays.get('segmentation');
+    if (seg && seg.volume.dimsRAS[1] === nv.volumes[0].dimsRAS[1]) {
+      const value = Math.round(seg.volume.getValue(...vox));
+      const found = segments.find((s) => s.value === value);
+      if (found) parts.push(found.name.toLowerCase());
     }
     pointer.textContent = `${parts.join(' · ')} at voxel (${vox.join(', ')})`;
   });
@@ -536,6 +589,16 @@ export async function createViewer(panel, options = {}) {
       ctx.fillRect(x, h + 8 + font * 1.4, font, font);
       ctx.fillStyle = '#fff';
       ctx.fillText('tumour candidate', x + font * 1.4, h + 8 + font * 1.4);
+    }
+    if (overlays.get('segmentation')?.visible) {
+      for (const seg of segments.filter((s) => s.input.checked)) {
+        const text = seg.name.toLowerCase();
+        ctx.fillStyle = seg.colour;
+        ctx.fillRect(x, h + 8 + font * 1.4, font, font);
+        ctx.fillStyle = '#fff';
+        ctx.fillText(text, x + font * 1.4, h + 8 + font * 1.4);
+        x += font * 2 + ctx.measureText(text).width;
+      }
     }
     if (panel.dataset.disclaimer) {
       ctx.fillStyle = '#ffd166';

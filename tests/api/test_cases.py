@@ -60,7 +60,8 @@ def test_done_case_shows_the_whole_result(api_client, done_case):
     assert result["timings"] == SUMMARY_TIMINGS  # the summary's own timings, total included
     assert result["outcome"] == "subtype" and result["message"] is None
     assert result["disclaimer"] == DISCLAIMER and "not for clinical use" in DISCLAIMER
-    assert body["files"] == {name: f"{API}/cases/{case.id}/files/{name}" for name in ARTEFACTS}
+    assert body["files"] == {**{name: f"{API}/cases/{case.id}/files/{name}" for name in ARTEFACTS},
+                             "report.pdf": f"{API}/cases/{case.id}/files/report.pdf"}
 
 
 def test_result_of_a_non_demo_model_has_no_disclaimer(api_client, done_case):
@@ -84,16 +85,20 @@ def test_result_from_an_old_minimal_summary_falls_back_to_columns_and_tables(
     assert result["disclaimer"] == DISCLAIMER
 
 
-def test_result_without_a_subtype_has_null_class_and_keeps_new_sections(api_client, case_factory):
+def test_result_without_a_subtype_has_null_class_and_drops_unfit_sections(api_client,
+                                                                         case_factory):
     case = case_factory()
-    summary = {**SUMMARY, "outcome": "no_tumour", "class": None, "class_name": None,
+    summary = {**SUMMARY, "outcome": "no_tumour", "class": "G", "class_name": None,
                "grade_group": None, "probabilities": None, "message": "No tumour was found.",
                "segmentation": {"volumes_ml": {"whole": 0.0}}, "a_future_section": {"x": 1}}
     make_prediction(case, summary=summary)
     result = api_client.get(f"{API}/cases/{case.id}").get_json()["result"]
     assert result["outcome"] == "no_tumour" and result["message"] == "No tumour was found."
+    # Only a subtype outcome has a class, even when a summary (wrongly) holds one.
     assert result["class"] is None and result["probabilities"] is None
-    assert result["segmentation"] == {"volumes_ml": {"whole": 0.0}}
+    assert result["uncertainty"] is None and result["class_name"] is None
+    # A section of another shape (an older pipeline) is left out rather than shown half.
+    assert result["segmentation"] is None and result["tumour_type"] is None
     assert "a_future_section" not in result  # undeclared sections are left out, not refused
 
 

@@ -104,6 +104,7 @@ def test_documented_statuses(document):
         ("delete", "/cases/{case_id}"): {"204", "401", "404"},
         ("get", "/cases/{case_id}/files/{name}"): {"200", "401", "404"},
         ("post", "/cases/{case_id}/sequences"): {"202", "400", "401", "404", "409"},
+        ("get", "/cases/{case_id}/files/report.pdf"): {"200", "401", "404"},
     }
 
 

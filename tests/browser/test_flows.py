@@ -213,7 +213,7 @@ def test_result_viewer_overlay_and_sequence_switch(browser, live_server, finishe
     browser.get(finished_case)
     wait_rendered(browser)
     before = canvas_image(browser)
-    browser.find_element(By.ID, "toggle-mask").click()
+    browser.find_element(By.ID, "toggle-segmentation").click()
     wait_changed(browser, before, "toggling the tumour overlay")
     before = canvas_image(browser)
     Select(browser.find_element(By.ID, "sequence")).select_by_value("t2")

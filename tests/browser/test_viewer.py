@@ -74,9 +74,27 @@ def screen_side(mask: np.ndarray, extent: np.ndarray) -> str:
 
 
 def vermillion(image: np.ndarray) -> np.ndarray:
-    """Pixels of the tumour overlay's vermillion (not the saliency map's yellow, not grey)."""
+    """Pixels of the enhancing tumour's vermillion in the label map (not the saliency map's
+    yellow, not grey)."""
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     return (r - b > 90) & (r - g > 50)
+
+
+def sky_blue(image: np.ndarray) -> np.ndarray:
+    """Pixels of the oedema's sky blue (not the saliency map's dark blue, not grey)."""
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return (b - r > 80) & (g > 110) & (b > 150)
+
+
+def reddish_purple(image: np.ndarray) -> np.ndarray:
+    """Pixels of the necrotic core's reddish purple."""
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    return (r - g > 30) & (b - g > 12) & (r - b < 70) & (r > 120)
+
+
+def tumour_pixels(image: np.ndarray) -> np.ndarray:
+    """Pixels of any sub-region of the label map overlay."""
+    return vermillion(image) | sky_blue(image) | reddish_purple(image)
 
 
 def viewer_tumour_side(image: np.ndarray) -> str:
@@ -230,11 +248,11 @@ def test_outline_zoom_and_saved_image(browser, case_url, downloads, shot):
     browser.get(case_url)
     wait_rendered(browser, 180)
     image = show_axial(browser)
-    filled = vermillion(image).sum()
-    browser.find_element(By.ID, "mask-outline").click()
+    filled = tumour_pixels(image).sum()
+    browser.find_element(By.ID, "segmentation-outline").click()
     outlined = changed_view(browser, image, "the outline option")
     shot("outline")
-    assert 0 < vermillion(outlined).sum() < filled * 0.5
+    assert 0 < tumour_pixels(outlined).sum() < filled * 0.5
     before = outlined
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});",
                            browser.find_element(By.ID, "size"))

@@ -185,24 +185,31 @@ def test_result_page_done_shows_everything(db, logged_in_client, case_factory):
     assert "glioma-demo" in html and "1.2.0" in html
     assert p.by_id["montage"]["src"] == f"/cases/{case.id}/files/montage.png"
     assert p.by_id["gradcam"]["src"] == f"/cases/{case.id}/files/gradcam.png"
-    # The viewer: every control, the sequence switcher with NiiVue-friendly names, both overlays.
+    # The viewer: every control, the sequence switcher with NiiVue-friendly names, the overlays
+    # (the segmentation's label map in place of the tumour candidate, with its sub-regions).
     assert_labelled(
         p,
         (
             *VIEWER_CONTROLS,
             "sequence",
-            "toggle-mask",
-            "mask-opacity",
+            "toggle-segmentation",
+            "segmentation-opacity",
+            "segmentation-outline",
+            "toggle-necrosis",
+            "toggle-oedema",
+            "toggle-enhancing",
             "toggle-heatmap",
             "heatmap-opacity",
         ),
     )
+    assert "overlay-mask" not in p.by_id
     options = {a["value"]: a for a in p.all("option") if a.get("data-url")}
     assert list(options) == ["flair", "t1", "t1ce", "t2"]
     assert options["flair"]["data-name"] == "flair.nii.gz"
     assert options["t1"]["data-name"] == "t1.nii"
     assert options["t2"]["data-url"] == f"/cases/{case.id}/scans/t2"
-    assert p.by_id["overlay-mask"]["data-url"] == f"/cases/{case.id}/files/candidate_mask.nii.gz"
+    assert p.by_id["overlay-segmentation"]["data-url"] == (
+        f"/cases/{case.id}/files/segmentation.nii.gz")
     assert p.by_id["overlay-heatmap"]["data-name"] == "heatmap.nii.gz"
     assert p.by_id["viewer-panel"]["data-slice-index"] == "41"
     assert "rerun" in p.by_id and "delete" in p.by_id

@@ -1,0 +1,188 @@
+"""The result page for every outcome: class only for a subtype, the outcome's message otherwise,
+tumour type with calibrated probabilities, in-distribution score, measurements, the label-map
+overlay with its sub-regions, and the downloads (label map, measurements, report)."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.cases.findings import SEGMENT_STYLES, measurement_rows
+from app.models.case import Scan
+from app.pipeline.lesion.measurements import measure
+from app.pipeline.outcomes import OUTCOME_LABELS, OUTCOMES
+from tests.cases.test_pages import page
+from tests.factories import make_prediction, write_artefacts
+from tests.sections import label_map, outcome_summary, write_real_artefacts
+
+
+def _scans(db, case) -> None:
+    for sequence in ("flair", "t1", "t1ce", "t2"):
+        db.session.add(Scan(case_id=case.id, sequence=sequence,
+                            stored_path=f"cases/{case.id}/scans/{sequence}.nii.gz",
+                            original_filename=f"X_{sequence}.nii.gz", sha256="0" * 64,
+                            shape=[48, 48, 24], voxel_size=[1.0, 1.0, 1.0], dtype="int16",
+                            size_bytes=1000))
+    db.session.commit()
+
+
+@pytest.fixture
+def outcome_case(db, case_factory):
+    """A finished case of `outcome` with the real stages' sections, its scans and artefacts."""
+
+    def make(outcome: str, **summary_args):
+        case = case_factory(pseudonym="PH 9")
+        summary = outcome_summary(outcome, **summary_args)
+        make_prediction(case, summary=summary)
+        write_artefacts(case, ("summary.json",), summary=summary)
+        from app import storage
+
+        write_real_artefacts(storage.results_dir(case.id))
+        _scans(db, case)
+        return case, summary
+
+    return make
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("outcome", OUTCOMES)
+def test_each_outcome_shows_a_class_only_for_a_subtype(logged_in_client, outcome_case, outcome):
+    case, summary = outcome_case(outcome)
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    html = _text(response)
+    assert "demo-banner" in p.by_id  # the disclaimer stays on every page with a result
+    assert p.by_id["download-report"]["href"] == f"/cases/{case.id}/report.pdf?download=1"
+    if outcome == "subtype":
+        assert p.by_id["result-class"]["aria-label"] == "Class G"
+        assert "probability-chart" in p.by_id
+        assert "result-outcome" not in p.by_id
+        return
+    assert "result-class" not in p.by_id and "probability-chart" not in p.by_id
+    assert not p.all("li", **{"data-class": "G"})
+    assert p.by_id["result-outcome"]["data-outcome"] == outcome
+    assert f">{OUTCOME_LABELS[outcome]}<" in html
+    assert summary["message"] and summary["message"] in html
+
+
+def test_not_glioma_says_what_it_found(logged_in_client, outcome_case):
+    case, _ = outcome_case("not_glioma")
+    html = _text(logged_in_client.get(f"/cases/{case.id}"))
+    assert "Looks like a meningioma (p = 0.93): the glioma subtype does not apply." in html
+
+
+def test_out_of_distribution_shows_no_class_and_no_type(logged_in_client, outcome_case):
+    case, summary = outcome_case("out_of_distribution")
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    html = _text(response)
+    assert "This scan is unlike the data the model was trained on: no class is shown" in html
+    assert p.by_id["tumour-type"]["data-type"] == ""
+    assert not p.all("tr", **{"class": "top"})  # no type is singled out
+    score = summary["in_distribution"]
+    assert f'id="in-distribution">{score:.3f} ' in html
+
+
+def test_no_tumour_from_the_segmentation(logged_in_client, outcome_case):
+    case, summary = outcome_case("no_tumour")
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    assert summary["message"].startswith("No tumour was found: the segmented whole tumour is")
+    assert summary["message"] in _text(response)
+    assert p.by_id["measure-wt"]["_tag"] == "tr"
+    assert "tumour-type" not in p.by_id  # the scope stage did not run after the early end
+    assert "0.1 mL" in _text(response) and "no enhancing tumour to measure" in _text(response)
+
+
+def test_tumour_type_probabilities_and_in_distribution(logged_in_client, outcome_case):
+    case, summary = outcome_case("not_glioma")
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    section = summary["tumour_type"]
+    assert p.by_id["tumour-type"]["data-type"] == "meningioma"
+    rows = {a["data-type"]: float(a["data-p"]) for a in p.all("tr") if a.get("data-type")}
+    assert rows == pytest.approx(section["probabilities"], abs=1e-6)
+    assert sum(rows.values()) == pytest.approx(1.0, abs=1e-6)
+    top = [a["data-type"] for a in p.all("tr", **{"class": "top"})]
+    assert top == ["meningioma"]
+    assert "Meningioma</strong>" in _text(response) and "93.0%" in _text(response)
+    assert "in-distribution" in p.by_id and "ood-score" in p.by_id
+
+
+def test_measurements_table(logged_in_client, outcome_case):
+    case, summary = outcome_case("subtype")
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    html = _text(response)
+    m = summary["segmentation"]["measurements"]
+    for key in ("wt", "tc", "et", "necrosis", "oedema", "laterality", "lesions", "midline",
+                "rano"):
+        assert f"measure-{key}" in p.by_id, key
+    row = html.split('id="measure-wt"')[1].split("</tr>")[0]
+    assert f"{m['wt_ml']:.1f} mL" in row
+    assert "Left" in html.split('id="measure-laterality"')[1].split("</tr>")[0]
+    assert "1 (not multifocal)" in html
+    assert ">No<" in html.split('id="measure-midline"')[1].split("</tr>")[0]
+    bi = m["bidimensional"]
+    rano = html.split('id="measure-rano"')[1].split("</tr>")[0]
+    assert f"{bi['longest_mm']:.1f} × {bi['perpendicular_mm']:.1f} mm" in rano
+    assert f"product {bi['product_mm2']:.0f} mm²" in rano
+    assert f"on axial slice {bi['slice_index']}" in rano
+    assert "candidate-volume" not in p.by_id  # the whole tumour's volume is in the table
+
+
+def test_multifocal_and_midline_rows_from_real_measurements():
+    rows = {r.key: r for r in measurement_rows(measure(label_map("bifocal"), (1, 1, 1)).to_dict())}
+    assert rows["lesions"].value == "2 (multifocal)"
+    assert rows["laterality"].value == "Bilateral"
+    assert rows["midline"].value == "No"  # two lesions, one each side: neither crosses
+
+
+def test_label_map_overlay_with_sub_regions_and_downloads(logged_in_client, outcome_case):
+    case, _ = outcome_case("subtype")
+    p = page(logged_in_client.get(f"/cases/{case.id}"))
+    assert p.by_id["overlay-segmentation"]["data-url"] == (
+        f"/cases/{case.id}/files/segmentation.nii.gz")
+    assert "overlay-mask" not in p.by_id  # the label map replaces the tumour candidate
+    for value, key, colour in SEGMENT_STYLES:
+        toggle = p.by_id[f"toggle-{key}"]
+        assert toggle["type"] == "checkbox" and "checked" in toggle
+        assert toggle["data-label-value"] == str(value) and toggle["data-colour"] == colour
+        assert p.all("li", **{"data-label-value": str(value)})  # the legend
+    assert "segmentation-outline" in p.by_id
+    assert [a["fill"] for a in p.all("rect") if a.get("fill")][:3] == [
+        c for _, _, c in SEGMENT_STYLES]
+    downloads = {
+        "download-segmentation": "segmentation.nii.gz",
+        "download-measurements-json": "measurements.json",
+        "download-measurements-csv": "measurements.csv",
+    }
+    for id_, name in downloads.items():
+        assert p.by_id[id_]["href"] == f"/cases/{case.id}/files/{name}?download=1"
+    csv = logged_in_client.get(f"/cases/{case.id}/files/measurements.csv?download=1")
+    assert csv.mimetype == "text/csv" and csv.get_data(as_text=True).startswith("wt_ml,")
+    labels = logged_in_client.get(f"/cases/{case.id}/files/segmentation.nii.gz")
+    assert labels.mimetype == "application/gzip"
+
+
+def test_old_case_keeps_the_candidate_overlay(db, logged_in_client, case_factory):
+    case = case_factory()
+    make_prediction(case)  # a summary without segmentation or tumour type
+    write_artefacts(case, ("montage.png", "candidate_mask.nii.gz", "summary.json"))
+    _scans(db, case)
+    p = page(logged_in_client.get(f"/cases/{case.id}"))
+    assert "overlay-mask" in p.by_id and "mask-outline" in p.by_id
+    assert "overlay-segmentation" not in p.by_id and "segment-legend" not in p.by_id
+    assert "findings" not in p.by_id and "candidate-volume" in p.by_id
+    assert "download-segmentation" not in p.by_id and "download-report" in p.by_id
+
+
+def test_status_endpoint_carries_the_sections(logged_in_client, outcome_case):
+    case, summary = outcome_case("not_glioma")
+    result = logged_in_client.get(f"/cases/{case.id}/status").get_json()["result"]
+    assert result["segmentation"]["measurements"] == summary["segmentation"]["measurements"]
+    assert result["tumour_type"]["tumour_type"] == "meningioma"
+    assert result["in_distribution"] == summary["in_distribution"]
+    assert result["class"] is None and result["probabilities"] is None
