@@ -151,6 +151,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("cases.rerun", "POST"): owned(302),
     ("cases.delete", "POST"): owned(302),
     # The world's case is done, not waiting for a review: the page says so and goes back (302).
+    ("cases.report", "GET"): owned(200),
     ("cases.sequences_reassign", "POST"): owned(302),
     ("cases.sequences_confirm", "POST"): owned(302),
     ("admin.users", "GET"): admin_only(200),
@@ -167,6 +168,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("api.create_case", "POST"): api_signed_in(201, upload_form),
     ("api.get_case", "GET"): api_owned(200),
     ("api.remove_case", "DELETE"): api_owned(204),
+    ("api.case_report", "GET"): api_owned(200),
     # Not waiting for a review: 409 for those who may see the case.
     ("api.answer_sequence_review", "POST"): api_owned(409, lambda w: '{"action": "confirm"}'),
     ("api.case_file", "GET"): api_owned(200),
