@@ -91,7 +91,7 @@ def test_calibrate_then_evaluate_with_intervals_and_reliability(tiny_dataset, tm
                                  str(root), "--labels", str(labels), "--data-seed", "41",
                                  "--workers", "1"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("temperature ") and "(seed 41)" in result.output
+    assert "temperature " in result.output and "on 6 cases (seed 41)" in result.output
     card = ModelCard.load(model_dir)
     assert card.weights_sha256 == sha and card.calibration.fitted_on["seed"] == 41
     assert card.calibration.fitted_on["n"] == 6 and card.temperature > 0
