@@ -1,4 +1,4 @@
-"""`flask model train|evaluate|import|predict` and `flask phantoms`, via the CLI runner."""
+"""`flask model train|evaluate|calibrate|import|predict` and `flask phantoms`, via the runner."""
 
 import csv
 
@@ -23,8 +23,8 @@ def test_flask_phantoms_writes_a_cpm_radpath_folder(runner, tmp_path):
             assert (out / f"{row['CPM_RadPath_2019_ID']}_{seq}.nii.gz").is_file()
 
 
-def test_the_model_group_has_the_four_commands():
-    assert MODEL_COMMANDS == ["evaluate", "import", "predict", "train"]
+def test_the_model_group_has_the_five_commands():
+    assert MODEL_COMMANDS == ["calibrate", "evaluate", "import", "predict", "train"]
 
 
 @pytest.mark.parametrize("args", [["phantoms"], *(["model", name] for name in MODEL_COMMANDS)])
@@ -124,3 +124,34 @@ def test_train_task_sequence_refuses_equal_seeds(runner, tmp_path):
                                  str(tmp_path / "m"), "--val-seed", "5", "--test-seed", "5"])
     assert result.exit_code == 1
     assert result.output.strip() == "Error: train, validation and test seeds must be distinct"
+
+
+def test_evaluate_help_names_the_honest_figures_options(runner):
+    result = runner.invoke(args=["model", "evaluate", "--help"])
+    assert "--reliability-png" in result.output and "--data-seed" in result.output
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--reliability-png", "{tmp}/rel.txt", "must end in .png"),
+    ("--reliability-png", "{tmp}/missing/rel.png", "does not exist"),
+    ("--confusion-png", "{tmp}/cm.jpg", "must end in .png"),
+    ("--data-seed", "two", "'two' is not a valid integer"),
+])
+def test_evaluate_refuses_bad_output_options_before_any_work(runner, tmp_path, option, value,
+                                                             message):
+    args = ["model", "evaluate", "--model", f"{tmp_path}/none", "--data", str(tmp_path),
+            "--labels", f"{tmp_path}/l.csv", option, value.format(tmp=tmp_path)]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and option in result.output
+    assert "no model card" not in result.output  # refused before the model is opened
+
+
+def test_calibrate_needs_the_seed_of_its_data(runner, tmp_path):
+    result = runner.invoke(args=["model", "calibrate", "--model", str(tmp_path), "--data",
+                                 str(tmp_path), "--labels", f"{tmp_path}/l.csv"])
+    assert result.exit_code == 2 and "Missing option '--data-seed'" in result.output
+    result = runner.invoke(args=["model", "calibrate", "--model", f"{tmp_path}/none", "--data",
+                                 str(tmp_path), "--labels", f"{tmp_path}/l.csv",
+                                 "--data-seed", "7"])
+    assert result.exit_code == 1 and result.output.startswith("Error: no model card at")

@@ -1,4 +1,4 @@
-"""Imaging and model commands: `flask model train|evaluate|import|predict` and `flask phantoms`.
+"""Imaging and model commands: `flask model train|evaluate|calibrate|import|predict`, `phantoms`.
 
 Thin click wrappers over the pipeline's functions (which know nothing of the command line).
 TensorFlow is imported only when a command that needs it runs. Bad input (missing folders, an
@@ -162,6 +162,11 @@ def _train_sequence(options: dict[str, Any]) -> None:
 @click.option("--labels", "labels_csv", required=True, type=_PATH,
               help="labels CSV (CPM-RadPath columns)")
 @click.option("--confusion-png", type=_PATH, help="where to save the confusion matrix PNG")
+@click.option("--reliability-png", type=_PATH,
+              help="where to save the reliability diagram PNG (before / after calibration)")
+@click.option("--data-seed", type=int,
+              help="seed the data were generated from (recorded with the metrics; also seeds "
+                   "the bootstrap)")
 @click.option("--write-card", is_flag=True, help="store the metrics in the card")
 @click.option("--card-key", default="evaluation", show_default=True,
               help="key under the card's metrics for --write-card")
@@ -172,11 +177,52 @@ def _train_sequence(options: dict[str, Any]) -> None:
                    "weights' probability error against")
 @user_errors
 def evaluate_command(model_dir: Path, data_dir: Path, labels_csv: Path, **options: Any) -> None:
-    """Print F1-micro, Cohen's kappa, balanced accuracy and per-class P/R on labelled data."""
+    """Print F1-micro, kappa, balanced accuracy, per-class P/R with 95% CIs, and ECE."""
+    _check_png(options.get("confusion_png"), "--confusion-png")
+    _check_png(options.get("reliability_png"), "--reliability-png")
     from app.pipeline.training.evaluation import evaluate, format_metrics
 
     logging.basicConfig(level=logging.WARNING)
     click.echo(format_metrics(evaluate(model_dir, data_dir, labels_csv, **options)))
+
+
+@model.command("calibrate")
+@click.option("--model", "model_dir", required=True, type=_PATH,
+              help="model folder (card.json + weights)")
+@click.option("--data", "data_dir", required=True, type=_PATH,
+              help="folder of labelled validation cases (never used for training or testing)")
+@click.option("--labels", "labels_csv", required=True, type=_PATH,
+              help="labels CSV (CPM-RadPath columns)")
+@click.option("--data-seed", type=int, required=True,
+              help="seed the validation data were generated from (recorded in the card)")
+@click.option("--data-description", help="description of the data for the card")
+@click.option("--workers", type=int, default=2, show_default=True)
+@user_errors
+def calibrate_command(model_dir: Path, data_dir: Path, labels_csv: Path, **options: Any) -> None:
+    """Fit the temperature and the low-confidence thresholds on validation data; update the card."""
+    from app.pipeline.training.evaluation import calibrate
+
+    logging.basicConfig(level=logging.WARNING)
+    card = calibrate(model_dir, data_dir, labels_csv, **options)
+    cal = card.calibration
+    if cal is None:  # calibrate always sets it; a clear line rather than a traceback
+        raise click.ClickException("calibration was not recorded")
+    click.echo(
+        f"temperature {cal.temperature:.3f} on {cal.fitted_on['n']} cases (seed "
+        f"{cal.fitted_on['seed']}): ECE {cal.ece_before:.3f} -> {cal.ece_after:.3f}; "
+        f"low_confidence margin {card.low_confidence['margin']:.3f}, "
+        f"agreement {card.low_confidence['agreement']:.2f}"
+    )
+
+
+def _check_png(path: Path | None, option: str) -> None:
+    """Refuse an output path that is not a .png file in an existing folder (before any work)."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".png":
+        raise click.BadParameter(f"{path} must end in .png", param_hint=option)
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"folder {path.parent} does not exist", param_hint=option)
 
 
 @model.command("import")

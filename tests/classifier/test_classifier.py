@@ -80,3 +80,22 @@ def test_predict_pads_and_chunks_to_the_compiled_batch(tiny_classifier):
     assert all_at_once.shape == (7, 3)
     assert np.allclose(all_at_once, one_by_one, atol=1e-5)
     assert np.allclose(all_at_once.sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_applies_the_cards_temperature_to_the_logits(tiny_classifier, tmp_path):
+    from app.pipeline.models.prediction import softmax
+    from app.pipeline.models.subtype import Classifier
+
+    from .conftest import save_tiny_model
+
+    assert tiny_classifier.card.temperature == 1.0 and tiny_classifier.has_logits
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0, 10, (5, 32, 32, 4)).astype(np.float32)
+    logits = tiny_classifier.logits(x)
+    np.testing.assert_allclose(tiny_classifier.predict(x), softmax(logits), atol=1e-5)
+    save_tiny_model(tmp_path, calibration={"temperature": 2.5, "fitted_on": {"seed": 9, "n": 4}})
+    warm = Classifier.load(tmp_path)
+    assert warm.card.temperature == 2.5
+    np.testing.assert_allclose(warm.logits(x), logits, atol=1e-5)
+    np.testing.assert_allclose(warm.predict(x), softmax(logits, 2.5), atol=1e-5)
+    assert warm.predict(x).max() < tiny_classifier.predict(x).max()

@@ -112,3 +112,28 @@ def test_shipped_card_is_valid_and_matches_its_weights():
     card = ModelCard.load(DEMO_MODEL)
     assert card.task == "subtype" and card.demo
     card.verify_weights(DEMO_MODEL)
+
+
+def test_a_card_without_calibration_has_temperature_one(tmp_path):
+    from tests.classifier.conftest import DEMO_MODEL
+
+    data = json.loads((DEMO_MODEL / CARD_FILE).read_text())  # as shipped before calibration
+    data.pop("calibration", None)
+    data.pop("low_confidence_method", None)
+    old = ModelCard.from_dict(data)
+    assert old.calibration is None and old.temperature == 1.0
+    assert old.low_confidence_method == ""
+
+
+def test_the_calibration_block_round_trips_and_is_validated(tmp_path):
+    card = ModelCard(task="subtype", name="m", calibration={
+        "temperature": 1.7, "fitted_on": {"seed": 2611, "n": 150},
+        "ece_before": 0.04, "ece_after": 0.01})
+    card.save(tmp_path)
+    loaded = ModelCard.load(tmp_path)
+    assert loaded.temperature == 1.7 and loaded.calibration.fitted_on["seed"] == 2611
+    assert json.loads((tmp_path / CARD_FILE).read_text())["calibration"]["ece_after"] == 0.01
+    with pytest.raises(CardError, match="calibration.temperature"):
+        ModelCard(task="subtype", name="m", calibration={"temperature": 0})
+    with pytest.raises(CardError, match="unknown model card keys: \\['calibration.scale'\\]"):
+        ModelCard(task="subtype", name="m", calibration={"temperature": 1.0, "scale": 2})

@@ -78,3 +78,40 @@ def test_float32_reference_must_match_the_model(tiny_dataset, tiny_model_dir, tm
     np.savez(wrong, w0000=np.zeros((3, 3)))
     with pytest.raises(CardError, match="1 weight arrays, the model has"):
         evaluation.evaluate(tiny_model_dir, root, labels, workers=1, float32_reference=wrong)
+
+
+def test_calibrate_then_evaluate_with_intervals_and_reliability(tiny_dataset, tmp_path, runner):
+    from .conftest import save_tiny_model
+
+    root, labels = tiny_dataset
+    model_dir = tmp_path / "model"
+    save_tiny_model(model_dir)
+    sha = ModelCard.load(model_dir).weights_sha256
+    result = runner.invoke(args=["model", "calibrate", "--model", str(model_dir), "--data",
+                                 str(root), "--labels", str(labels), "--data-seed", "41",
+                                 "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert "temperature " in result.output and "on 6 cases (seed 41)" in result.output
+    card = ModelCard.load(model_dir)
+    assert card.weights_sha256 == sha and card.calibration.fitted_on["seed"] == 41
+    assert card.calibration.fitted_on["n"] == 6 and card.temperature > 0
+    assert "lower 2% quantile" in card.low_confidence_method
+    assert set(card.low_confidence) == {"margin", "agreement"}
+
+    png = tmp_path / "reliability.png"
+    result = runner.invoke(args=["model", "evaluate", "--model", str(model_dir), "--data",
+                                 str(root), "--labels", str(labels), "--data-seed", "42",
+                                 "--reliability-png", str(png), "--write-card",
+                                 "--card-key", "test42", "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "data seed 42" in result.output and "95% CI" in result.output
+    assert f"at temperature {card.temperature:.3f}" in result.output
+    metrics = ModelCard.load(model_dir).metrics["test42"]
+    assert metrics["data_seed"] == 42 and metrics["n"] == 6
+    assert metrics["temperature"] == round(card.temperature, 4)
+    for key in ("f1_micro", "kappa", "balanced_accuracy"):
+        lo, hi = metrics[f"{key}_ci95"]
+        assert lo <= metrics[key] <= hi
+    assert all("recall_ci95" in row for row in metrics["per_class"].values())
+    assert 0 <= metrics["ece_after"] <= 1 and 0 <= metrics["ece_before"] <= 1

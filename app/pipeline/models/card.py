@@ -97,6 +97,22 @@ def _card_error(exc: ValidationError, where: str = "model card") -> CardError:
     return error
 
 
+class Calibration(BaseModel):
+    """The subtype card's ``calibration`` block: temperature scaling fitted on validation data.
+
+    ``temperature`` T > 0 divides the logits before the softmax at inference. ``fitted_on``
+    records the data it was fitted on ({seed, n, data}); ``ece_before`` / ``ece_after`` are that
+    set's expected calibration error (case level) with T = 1 and with T.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    temperature: float = Field(gt=0)
+    fitted_on: dict[str, Any] = Field(default_factory=dict)
+    ece_before: float | None = Field(default=None, ge=0, le=1)
+    ece_after: float | None = Field(default=None, ge=0, le=1)
+
+
 class ModelCard(BaseModel):
     """Everything inference needs to know about a model, plus its provenance and metrics.
 
@@ -108,7 +124,10 @@ class ModelCard(BaseModel):
     slice are classified with it (2 -> 5 slices). ``architecture`` is "resnet50" (built by
     ``subtype.build_model``) or "keras-json" (an imported model whose Keras 3 JSON lies beside
     the weights as ``model_json``). ``training_data`` is a phrase without a final full stop
-    (pages add their own punctuation).
+    (pages add their own punctuation). ``calibration`` (a :class:`Calibration`, absent on cards
+    written before it existed) holds the temperature applied to the logits at inference;
+    :attr:`temperature` is 1 without it. ``low_confidence_method`` says how the
+    ``low_confidence`` thresholds were chosen ("" for the old fixed defaults).
     """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
@@ -133,6 +152,8 @@ class ModelCard(BaseModel):
     low_confidence: dict[str, float] = Field(
         default_factory=lambda: {"margin": 0.2, "agreement": 0.6}
     )
+    low_confidence_method: str = ""
+    calibration: Calibration | None = None
     architecture: Literal["resnet50", "keras-json"] = "resnet50"
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
     gradcam_layer: str = "conv5_block3_out"
@@ -227,6 +248,11 @@ class ModelCard(BaseModel):
     def n_slices(self) -> int:
         """Return how many axial slices one classification uses (2k + 1)."""
         return 2 * self.uncertainty_k + 1
+
+    @property
+    def temperature(self) -> float:
+        """Return the calibration temperature applied to the logits (1.0 without calibration)."""
+        return self.calibration.temperature if self.calibration else 1.0
 
     @property
     def input_shape(self) -> tuple[int, int, int]:

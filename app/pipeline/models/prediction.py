@@ -25,6 +25,18 @@ LOW_CONFIDENCE_MESSAGE = (
 )
 
 
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Return softmax(logits / temperature) along the last axis (float64, rows sum to 1).
+
+    Temperature scaling: T > 1 flattens over-confident probabilities (the card's calibrated
+    temperature; 1 leaves them as the network gives them).
+    """
+    z = np.asarray(logits, dtype=np.float64) / float(temperature)
+    z = z - z.max(axis=-1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 @dataclass(frozen=True)
 class SlabStatistics:
     """Mean-over-slices probabilities of one classification and how much the slices agree."""

@@ -21,7 +21,7 @@ from app.pipeline.lesion.slice_finder import SliceResult
 from app.pipeline.models import tf_runtime
 from app.pipeline.models.card import CardError, ModelCard
 from app.pipeline.models.inputs import PreparedInput, prepare_case
-from app.pipeline.models.prediction import SubtypeResult
+from app.pipeline.models.prediction import SubtypeResult, softmax
 
 tf = tf_runtime.configure()
 import keras  # noqa: E402  (after TF is configured)
@@ -184,8 +184,11 @@ class Classifier:
         self.batch_size = card.n_slices
         shape = (self.batch_size, *card.input_shape)
         spec = tf.TensorSpec(shape, tf.float32)
-        self._predict_fn = tf.function(
-            lambda x: self.model(x, training=False), input_signature=[spec], reduce_retracing=True
+        self.has_logits = LOGITS_LAYER in {layer.name for layer in model.layers}
+        scores = keras.Model(model.inputs, model.get_layer(LOGITS_LAYER).output) \
+            if self.has_logits else model
+        self._scores_fn = tf.function(
+            lambda x: scores(x, training=False), input_signature=[spec], reduce_retracing=True
         )
         self._gradcam_model = _gradcam_model(model, card.gradcam_layer)
         self._gradcam_fn = tf.function(
@@ -212,11 +215,24 @@ class Classifier:
 
     # ------------------------------------------------------------------ raw model calls
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Return softmax probabilities (N, K) for a batch (N, S, S, C) of any length N.
+        """Return calibrated probabilities (N, K) for a batch (N, S, S, C) of any length N.
 
-        The compiled function has a fixed batch shape (2k + 1); other lengths are padded / chunked.
+        softmax(logits / T) with the card's temperature T (1 for an uncalibrated card; a model
+        without a "logits" layer gives its own output). The compiled function has a fixed batch
+        shape (2k + 1); other lengths are padded / chunked.
         """
-        return self._chunked(batch, lambda x: self._predict_fn(x).numpy())
+        return softmax(self.logits(batch), self.card.temperature).astype(np.float32)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Return the pre-softmax scores (N, K) of a batch (what calibration is fitted on).
+
+        The "logits" layer's output; for a model without one (an imported model) the log of its
+        probabilities, which the softmax maps back to the same probabilities.
+        """
+        scores = self._chunked(batch, lambda x: self._scores_fn(x).numpy())
+        if self.has_logits:
+            return scores
+        return np.log(np.clip(scores, 1e-12, None))
 
     def gradcam(self, batch: np.ndarray, class_index: int) -> np.ndarray:
         """Return Grad-CAM maps (N, S, S) in [0, 1] for ``class_index`` on model-input pixels."""
@@ -256,7 +272,18 @@ class Classifier:
         ``no_lesion_found`` (from the slice finder) marks the result low-confidence with a
         message not to rely on it; the class is still computed.
         """
-        probs = self.predict(prepared.batch)
+        return self.result_from_probabilities(
+            self.predict(prepared.batch), prepared, no_lesion_found=no_lesion_found
+        )
+
+    def result_from_probabilities(
+        self, probs: np.ndarray, prepared: PreparedInput, *, no_lesion_found: bool
+    ) -> SubtypeResult:
+        """Return the SubtypeResult of per-slice probabilities (N, K) of ``prepared``.
+
+        Uses the card's classes and ``low_confidence`` thresholds. ValueError for mis-shaped
+        probabilities.
+        """
         return SubtypeResult.from_probabilities(
             probs, self.card.classes, prepared.indices, prepared.centre,
             no_lesion_found=no_lesion_found, low_confidence_limits=self.card.low_confidence,

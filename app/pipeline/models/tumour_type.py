@@ -31,6 +31,7 @@ from app.pipeline.classes import TUMOUR_TYPE_NAMES, TUMOUR_TYPES
 from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.models.card import CARD_FILE, DEMO_NOTICE, CardError, sha256_file
 from app.pipeline.models.inputs import normalise
+from app.pipeline.models.prediction import softmax
 
 log = logging.getLogger(__name__)
 
@@ -292,14 +293,6 @@ def prepare_volumes(
 
 
 # --------------------------------------------------------------------------- calibration + OOD
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Return softmax(logits / temperature) along the last axis (float64, rows sum to 1)."""
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 @dataclass(eq=False)

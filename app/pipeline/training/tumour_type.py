@@ -28,12 +28,21 @@ from typing import Any
 import numpy as np
 
 from app.pipeline.classes import TUMOUR_TYPES
+from app.pipeline.models.prediction import softmax
 from app.pipeline.models.tumour_type import (
     INPUT_RATIONALE,
     MahalanobisOOD,
     TumourTypeCard,
     prepare_volumes,
-    softmax,
+)
+from app.pipeline.training.calibration import (
+    auroc,
+    bootstrap_ci,
+    classification_metrics,
+    expected_calibration_error,
+    fit_temperature,
+    reliability_bins,
+    write_reliability_png,
 )
 
 log = logging.getLogger(__name__)
@@ -146,182 +155,6 @@ def default_card(name: str = "tumour-type-demo") -> TumourTypeCard:
         vx=vx, sx=sx, sy=sy, sz=sz, mx=sx * vx, my=sy * vx, mz=sz * vx
     )
     return card
-
-
-# --------------------------------------------------------------------------- metrics
-
-
-def expected_calibration_error(
-    probs: np.ndarray, labels: np.ndarray, n_bins: int = 15
-) -> float:
-    """Return the ECE of (N, K) ``probs`` against integer ``labels`` (equal-width top-p bins).
-
-    Sum over bins of |accuracy - mean confidence| weighted by the bin's share of cases.
-    ValueError for empty or mismatched inputs.
-    """
-    probs = np.asarray(probs, dtype=np.float64)
-    labels = np.asarray(labels)
-    if probs.ndim != 2 or len(probs) == 0 or len(probs) != len(labels):
-        raise ValueError(f"expected (N, K) probabilities and N labels, got {probs.shape}")
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        sel = bins == b
-        if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
-
-
-def reliability_bins(
-    probs: np.ndarray, labels: np.ndarray, n_bins: int = 10
-) -> list[dict[str, float]]:
-    """Return per-bin {lo, hi, n, confidence, accuracy} of the top-class probability."""
-    probs = np.asarray(probs, dtype=np.float64)
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == np.asarray(labels)
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        sel = bins == b
-        rows.append({
-            "lo": b / n_bins,
-            "hi": (b + 1) / n_bins,
-            "n": int(sel.sum()),
-            "confidence": float(conf[sel].mean()) if sel.any() else float("nan"),
-            "accuracy": float(correct[sel].mean()) if sel.any() else float("nan"),
-        })
-    return rows
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Return the temperature T > 0 minimising the validation negative log-likelihood.
-
-    A bounded 1-D search over log T in [log 0.05, log 20] (Guo et al. 2017). ValueError for
-    empty or mismatched inputs.
-    """
-    from scipy.optimize import minimize_scalar
-
-    logits = np.asarray(logits, dtype=np.float64)
-    labels = np.asarray(labels, dtype=int)
-    if logits.ndim != 2 or len(logits) == 0 or len(logits) != len(labels):
-        raise ValueError(f"expected (N, K) logits and N labels, got {logits.shape}")
-
-    def nll(log_t: float) -> float:
-        p = softmax(logits, float(np.exp(log_t)))
-        return float(-np.mean(np.log(np.clip(p[np.arange(len(labels)), labels], 1e-12, 1))))
-
-    res = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
-    return float(np.exp(res.x))
-
-
-def auroc(negatives: np.ndarray, positives: np.ndarray) -> float:
-    """Return the area under the ROC curve for scores where positives should be larger.
-
-    The Mann-Whitney statistic with ties counted half. ValueError when either set is empty.
-    """
-    neg = np.asarray(negatives, dtype=np.float64).ravel()
-    pos = np.asarray(positives, dtype=np.float64).ravel()
-    if neg.size == 0 or pos.size == 0:
-        raise ValueError("AUROC needs at least one score on each side")
-    from scipy.stats import rankdata
-
-    ranks = rankdata(np.concatenate([neg, pos]))
-    return float((ranks[neg.size:].sum() - pos.size * (pos.size + 1) / 2) / (neg.size * pos.size))
-
-
-def balanced_accuracy(labels: np.ndarray, preds: np.ndarray, n_classes: int) -> float:
-    """Return the mean per-class recall over the classes present in ``labels``."""
-    labels, preds = np.asarray(labels), np.asarray(preds)
-    recalls = [np.mean(preds[labels == k] == k) for k in range(n_classes) if (labels == k).any()]
-    return float(np.mean(recalls))
-
-
-def bootstrap_ci(
-    statistic: Callable[[np.ndarray], float], n: int, *, reps: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """Return the 95% percentile bootstrap interval of ``statistic(indices)`` over n cases."""
-    rng = np.random.default_rng(seed)
-    values = [statistic(rng.integers(0, n, size=n)) for _ in range(reps)]
-    lo, hi = np.nanpercentile(values, [2.5, 97.5])
-    return round(float(lo), 4), round(float(hi), 4)
-
-
-def classification_metrics(
-    labels: np.ndarray, probs: np.ndarray, classes: Sequence[str], *, seed: int = 0
-) -> dict[str, Any]:
-    """Return n, accuracy, balanced accuracy and per-class recall, each with a 95% bootstrap CI.
-
-    The bootstrap resamples cases (2000 replicates, ``seed``); per-class intervals resample
-    within that class's cases.
-    """
-    labels = np.asarray(labels, dtype=int)
-    preds = np.asarray(probs).argmax(axis=1)
-    k = len(classes)
-    out: dict[str, Any] = {"n": int(len(labels))}
-    out["accuracy"] = round(float(np.mean(preds == labels)), 4)
-    out["accuracy_ci95"] = bootstrap_ci(lambda i: float(np.mean(preds[i] == labels[i])),
-                                        len(labels), seed=seed)
-    out["balanced_accuracy"] = round(balanced_accuracy(labels, preds, k), 4)
-    out["balanced_accuracy_ci95"] = bootstrap_ci(
-        lambda i: balanced_accuracy(labels[i], preds[i], k), len(labels), seed=seed
-    )
-    per = {}
-    for c, name in enumerate(classes):
-        hits = (preds[labels == c] == c).astype(float)
-        if hits.size == 0:
-            continue
-        per[name] = {
-            "n": int(hits.size),
-            "recall": round(float(hits.mean()), 4),
-            "recall_ci95": bootstrap_ci(lambda i, h=hits: float(h[i].mean()), hits.size,
-                                        seed=seed + c + 1),
-            "precision": round(float(np.mean(labels[preds == c] == c)) if (preds == c).any()
-                               else float("nan"), 4),
-        }
-    out["per_class"] = per
-    confusion = np.zeros((k, k), dtype=int)
-    np.add.at(confusion, (labels, preds), 1)
-    out["confusion"] = confusion.tolist()
-    return out
-
-
-def write_reliability_png(
-    path: str | Path, before: list[dict[str, float]], after: list[dict[str, float]]
-) -> Path:
-    """Draw a reliability diagram (accuracy vs confidence per bin, before and after) as a PNG.
-
-    Left panel before, right panel after calibration; bars show bin accuracy, the diagonal is
-    perfect calibration, dots mark each bin's mean confidence. Returns the path.
-    """
-    from PIL import Image, ImageDraw
-
-    size, pad = 300, 40
-    img = Image.new("RGB", (2 * (size + 2 * pad), size + 2 * pad + 20), "white")
-    draw = ImageDraw.Draw(img)
-    for panel, (title, rows) in enumerate((("before", before), ("after (temperature)", after))):
-        x0 = panel * (size + 2 * pad) + pad
-        y0 = pad
-        draw.rectangle([x0, y0, x0 + size, y0 + size], outline="black")
-        draw.line([x0, y0 + size, x0 + size, y0], fill=(150, 150, 150))
-        for row in rows:
-            if not row["n"]:
-                continue
-            bx0 = x0 + row["lo"] * size
-            bx1 = x0 + row["hi"] * size
-            top = y0 + size * (1 - row["accuracy"])
-            draw.rectangle([bx0 + 1, top, bx1 - 1, y0 + size], fill=(0, 114, 178),
-                           outline="black")
-            cx = x0 + row["confidence"] * size
-            cy = y0 + size * (1 - row["confidence"])
-            draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=(230, 159, 0))
-        draw.text((x0, 10), f"Reliability {title}", fill="black")
-        draw.text((x0, y0 + size + 8), "confidence (top-class p) ->", fill="black")
-        draw.text((x0 - pad + 2, y0), "acc", fill="black")
-    path = Path(path)
-    img.save(path)
-    return path
 
 
 # --------------------------------------------------------------------------- training

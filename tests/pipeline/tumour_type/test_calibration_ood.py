@@ -1,85 +1,12 @@
-"""Calibration (ECE, temperature scaling), bootstrap metrics and OOD scoring functions."""
+"""The tumour-type OOD scoring and threshold rules (shared calibration: test_calibration.py)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from app.pipeline.models.tumour_type import MahalanobisOOD, in_distribution_score, softmax
-from app.pipeline.training.tumour_type import (
-    auroc,
-    balanced_accuracy,
-    classification_metrics,
-    conformal_threshold,
-    expected_calibration_error,
-    fit_temperature,
-    low_confidence_threshold,
-    reliability_bins,
-    write_reliability_png,
-)
-
-
-def test_ece_is_zero_when_confidence_matches_accuracy():
-    probs = np.tile([0.8, 0.2], (10, 1))
-    labels = np.array([0] * 8 + [1] * 2)
-    assert expected_calibration_error(probs, labels) == pytest.approx(0.0)
-
-
-def test_ece_measures_overconfidence():
-    probs = np.tile([0.99, 0.01], (10, 1))
-    labels = np.array([0] * 5 + [1] * 5)
-    assert expected_calibration_error(probs, labels) == pytest.approx(0.49)
-    with pytest.raises(ValueError):
-        expected_calibration_error(np.zeros((0, 2)), np.zeros(0))
-
-
-def test_temperature_scaling_undoes_sharpened_logits():
-    rng = np.random.default_rng(0)
-    true_logits = rng.normal(0, 2, size=(4000, 5))
-    probs = softmax(true_logits)
-    labels = np.array([rng.choice(5, p=p) for p in probs])
-    t = fit_temperature(true_logits * 3, labels)
-    assert t == pytest.approx(3.0, rel=0.1)
-    before = expected_calibration_error(softmax(true_logits * 3), labels)
-    after = expected_calibration_error(softmax(true_logits * 3, t), labels)
-    assert after < before / 3
-
-
-def test_softmax_temperature_flattens():
-    p1, p2 = softmax(np.array([2.0, 0.0])), softmax(np.array([2.0, 0.0]), 4.0)
-    assert p1.sum() == pytest.approx(1) and p2.sum() == pytest.approx(1)
-    assert p2[0] < p1[0]
-
-
-def test_reliability_png(tmp_path):
-    rng = np.random.default_rng(1)
-    probs = softmax(rng.normal(0, 2, size=(200, 5)))
-    labels = rng.integers(0, 5, 200)
-    rows = reliability_bins(probs, labels)
-    assert sum(r["n"] for r in rows) == 200
-    path = write_reliability_png(tmp_path / "rel.png", rows, rows)
-    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
-
-def test_auroc_and_balanced_accuracy():
-    assert auroc(np.array([0.1, 0.2]), np.array([0.5, 0.9])) == 1.0
-    assert auroc(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 0.5
-    assert auroc(np.array([0.9]), np.array([0.1])) == 0.0
-    with pytest.raises(ValueError):
-        auroc(np.array([]), np.array([1.0]))
-    labels = np.array([0, 0, 0, 0, 1])
-    assert balanced_accuracy(labels, np.array([0, 0, 0, 0, 0]), 2) == 0.5
-
-
-def test_classification_metrics_have_bootstrap_intervals():
-    labels = np.repeat(np.arange(5), 20)
-    probs = np.eye(5)[labels] * 0.9 + 0.02
-    probs[0] = [0.02, 0.9, 0.02, 0.02, 0.04]  # one mistake
-    m = classification_metrics(labels, probs, ["a", "b", "c", "d", "e"])
-    assert m["n"] == 100 and m["per_class"]["a"]["recall"] == 0.95
-    lo, hi = m["balanced_accuracy_ci95"]
-    assert lo <= m["balanced_accuracy"] <= hi <= 1.0
-    assert m["confusion"][0][1] == 1
+from app.pipeline.models.tumour_type import MahalanobisOOD, in_distribution_score
+from app.pipeline.training.tumour_type import conformal_threshold, low_confidence_threshold
 
 
 def test_conformal_and_low_confidence_thresholds():
