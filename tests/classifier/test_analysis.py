@@ -52,7 +52,8 @@ def test_artefacts_and_summary(tiny_models, phantom_paths, tmp_path):
     assert set(on_disk["artefacts"].values()) == expected
     timings = on_disk["timings"]
     assert set(timings) == {"ingest", "lesion", "subtype", "saliency", "artefacts", "total"}
-    assert sum(v for k, v in timings.items() if k != "total") <= timings["total"]
+    # Each timing is rounded to 0.1 ms in the summary, so the parts may exceed the total by that.
+    assert sum(v for k, v in timings.items() if k != "total") <= timings["total"] + 1e-3
     mask = nib.load(out / "candidate_mask.nii.gz")
     heat = nib.load(out / "heatmap.nii.gz")
     flair = nib.load(phantom_paths["flair"])
