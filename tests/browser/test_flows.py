@@ -208,13 +208,29 @@ def test_upload_progress_then_processing_then_result(browser, live_server, phant
     shot()
 
 
+def wait_pixels_changed(browser, before: np.ndarray, what: str, minimum: int = 300,
+                        timeout: float = 20) -> int:
+    """Wait until at least `minimum` canvas pixels changed visibly (any channel by > 24);
+    return how many. A small tumour's overlay moves the whole canvas's mean very little."""
+    deadline = time.monotonic() + timeout
+    changed = 0
+    while time.monotonic() < deadline:
+        after = canvas_image(browser)
+        if after.shape == before.shape:
+            changed = int((np.abs(after - before).max(axis=-1) > 24).sum())
+            if changed >= minimum:
+                return changed
+        time.sleep(0.2)
+    raise AssertionError(f"{what} changed only {changed} pixels (< {minimum})")
+
+
 def test_result_viewer_overlay_and_sequence_switch(browser, live_server, finished_case, shot):
     sign_in(browser, live_server, live_server.clinician)
     browser.get(finished_case)
     wait_rendered(browser)
     before = canvas_image(browser)
     browser.find_element(By.ID, "toggle-segmentation").click()
-    wait_changed(browser, before, "toggling the tumour overlay")
+    wait_pixels_changed(browser, before, "toggling the tumour overlay")
     before = canvas_image(browser)
     Select(browser.find_element(By.ID, "sequence")).select_by_value("t2")
     wait_changed(browser, before, "switching to T2", timeout=40)
