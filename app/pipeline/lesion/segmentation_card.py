@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from app.pipeline.io.naming import SEQUENCES
-from app.pipeline.models.card import CARD_FILE, CardError, sha256_file
+from app.pipeline.models.card import CARD_FILE, CardError, verify_file
 
 SEGMENTATION_TASK = "segmentation"
 
@@ -178,8 +178,4 @@ class SegmentationCard:
 
     def verify_weights(self, model_dir: str | os.PathLike) -> None:
         """Raise CardError when the weights file is missing or its sha256 differs from the card."""
-        path = self.weights_path(model_dir)
-        if not path.is_file():
-            raise CardError(f"weights file {path} named by the card is missing")
-        if self.weights_sha256 and sha256_file(path) != self.weights_sha256:
-            raise CardError(f"weights file {path} does not match the card's sha256")
+        verify_file(self.weights_path(model_dir), self.weights_sha256, "weights file")

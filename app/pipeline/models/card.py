@@ -317,11 +317,18 @@ class ModelCard(BaseModel):
 
     def verify_weights(self, model_dir: str | os.PathLike) -> None:
         """Raise CardError when the weights file is missing or its sha256 differs from the card."""
-        path = self.weights_path(model_dir)
-        if not path.is_file():
-            raise CardError(f"weights file {path} named by the card is missing")
-        if self.weights_sha256 and sha256_file(path) != self.weights_sha256:
-            raise CardError(f"weights file {path} does not match the card's sha256")
+        verify_file(self.weights_path(model_dir), self.weights_sha256, "weights file")
+
+
+def verify_file(path: Path, sha256: str, what: str = "file") -> None:
+    """Check that ``path`` exists and, when ``sha256`` is given, matches it; returns None.
+
+    The one check every model card uses for its weights and other files. CardError otherwise.
+    """
+    if not path.is_file():
+        raise CardError(f"{what} {path} named by the card is missing")
+    if sha256 and sha256_file(path) != sha256:
+        raise CardError(f"{what} {path} does not match the card's sha256")
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from scipy.optimize import linear_sum_assignment
 
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
-from app.pipeline.models.card import CARD_FILE, CardError, sha256_file
+from app.pipeline.models.card import CARD_FILE, CardError, verify_file
 
 log = logging.getLogger(__name__)
 
@@ -178,11 +178,7 @@ class SequenceCard(_Strict):
 
     def verify_weights(self, model_dir: str | os.PathLike) -> None:
         """Check the weights file exists and matches ``weights_sha256``; CardError otherwise."""
-        path = self.weights_path(model_dir)
-        if not path.is_file():
-            raise CardError(f"weights file {path} named by the card is missing")
-        if self.weights_sha256 and sha256_file(path) != self.weights_sha256:
-            raise CardError(f"weights file {path} does not match the card's sha256")
+        verify_file(self.weights_path(model_dir), self.weights_sha256, "weights file")
 
 
 # --------------------------------------------------------------------------- preprocessing

@@ -29,7 +29,7 @@ from scipy import ndimage
 
 from app.pipeline.classes import TUMOUR_TYPE_NAMES, TUMOUR_TYPES
 from app.pipeline.io.naming import SEQUENCES
-from app.pipeline.models.card import CARD_FILE, DEMO_NOTICE, CardError, sha256_file
+from app.pipeline.models.card import CARD_FILE, DEMO_NOTICE, CardError, verify_file
 from app.pipeline.models.inputs import normalise
 from app.pipeline.models.prediction import softmax
 
@@ -535,13 +535,13 @@ class TumourTypeModel:
 
         model_dir = Path(model_dir)
         card = TumourTypeCard.load(model_dir)
-        _verify(model_dir / card.weights_file, card.weights_sha256)
+        verify_file(model_dir / card.weights_file, card.weights_sha256)
         network = build_network(card)
         load_weights_f16(network, model_dir / card.weights_file)
         ood = None
         if card.ood:
             stats = model_dir / str(card.ood["statistics_file"])
-            _verify(stats, str(card.ood.get("statistics_sha256", "")))
+            verify_file(stats, str(card.ood.get("statistics_sha256", "")))
             ood = MahalanobisOOD.load(stats)
         log.info("loaded tumour-type model %s %s from %s", card.name, card.version, model_dir)
         return cls(network, card, ood)
@@ -603,13 +603,6 @@ class TumourTypeModel:
     def warm_up(self) -> None:
         """Run one prediction on zeros so the first real case pays no tracing."""
         self.raw(np.zeros((1, *self.card.input_shape), dtype=np.float32))
-
-
-def _verify(path: Path, sha256: str) -> None:
-    if not path.is_file():
-        raise CardError(f"file {path} named by the card is missing")
-    if sha256 and sha256_file(path) != sha256:
-        raise CardError(f"file {path} does not match the card's sha256")
 
 
 @functools.lru_cache(maxsize=2)
