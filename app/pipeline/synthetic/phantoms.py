@@ -13,6 +13,12 @@ tumour with the textbook hallmarks of its class:
   relatively suppressed on FLAIR with a bright FLAIR rim (T2–FLAIR mismatch); little oedema.
 - **O** (oligodendroglioma): cortical / subcortical, mostly frontal, heterogeneous, with
   calcification foci dark on T1, T2 and FLAIR, and patchy faint enhancement; little oedema.
+  The faint patches stay at or below the brightness of normal white matter on T1ce, so by the
+  BraTS definition (enhancing tumour is hyperintense on T1Gd compared with T1 *and* with healthy
+  white matter) they are non-enhancing core, label 1, not label 4.
+
+A few per cent of glioblastomas are multifocal (:data:`MULTIFOCAL_G_RATE`): a second, smaller
+ring-enhancing focus with its own oedema in the same hemisphere, 25–50 mm from the first.
 
 Per case, randomised with a seed: size, position (inside the brain, in one hemisphere's white /
 grey matter), irregular shape (an ellipsoid, flatter across slices, deformed by smooth
@@ -251,6 +257,39 @@ def _pick_centre(
     return (cand[chosen[rng.integers(chosen.size)]] + jitter).astype(np.float32)
 
 
+def _pick_satellite_centre(
+    anat: _Anatomy, rng: np.random.Generator, primary: np.ndarray, radius_mm: float
+) -> np.ndarray:
+    """Pick a second G focus centre (voxel coords): white matter, same hemisphere as
+    ``primary``, 25–50 mm from it; the deepest-enough candidate nearest 35 mm when none fits."""
+    cand = anat.centres
+    i, j, k = cand.T
+    depth = anat.depth[i, j, k].astype(np.float32)
+    wm = anat.wm[i, j, k].astype(np.float32) / 255
+    mid = (anat.shape[0] - 1) / 2
+    same_side = np.sign(i - mid) == np.sign(primary[0] - mid)
+    dist = np.linalg.norm((cand - primary) * anat.voxel_mm, axis=1)
+    ok = same_side & (depth >= 0.5 * radius_mm + 4) & (wm > 0.5)
+    chosen = np.flatnonzero(ok & (dist >= 25) & (dist <= 50))
+    if chosen.size == 0:
+        fallback = np.flatnonzero(ok) if ok.any() else np.arange(len(cand))
+        chosen = fallback[[int(np.argmin(np.abs(dist[fallback] - 35)))]]
+    return cand[chosen[rng.integers(chosen.size)]].astype(np.float32)
+
+
+MULTIFOCAL_G_RATE = 0.06
+"""Share of glioblastoma phantoms with a second, separate enhancing focus (multifocal)."""
+
+
+def _merge_labels(seg: np.ndarray, box: tuple[slice, ...], labels: np.ndarray) -> None:
+    """Write a second lesion's BraTS labels into ``seg`` (in place): tumour (1, 4) wins over
+    oedema (2), and oedema never overwrites tumour."""
+    region = seg[box]
+    tumour = (labels == 1) | (labels == 4)
+    region[tumour] = labels[tumour]
+    region[(labels == 2) & (region == 0)] = 2
+
+
 @dataclass(eq=False)
 class PhantomCase:
     """One synthetic case: int16 volumes (RAS+ X, Y, Z), affine, BraTS-label segmentation."""
@@ -286,14 +325,21 @@ def _insert_tumour(
     rng: np.random.Generator,
     tissue_values: dict[str, tuple[float, float, float]],
     signal: dict[str, np.ndarray],
+    satellite_of: np.ndarray | None = None,
 ) -> tuple[np.ndarray, tuple[slice, ...], dict]:
     """Paint the class's tumour into the brain-voxel ``signal`` vectors (in place).
 
-    Work is restricted to the tumour's bounding box. Returns (uint8 BraTS-label seg of the box, the
-    box, params).
+    Work is restricted to the tumour's bounding box. With ``satellite_of`` (the voxel centre of a
+    glioblastoma already painted) a smaller second G focus is painted on top of the current signal,
+    25–50 mm from it in the same hemisphere. Returns (uint8 BraTS-label seg of the box, the box,
+    params).
     """
     vox = anat.voxel_mm
-    if cls == "G":
+    if satellite_of is not None:
+        radius = float(rng.uniform(6, 11))
+        oedema_radius = radius + float(rng.uniform(5, 12))
+        amp = 0.22
+    elif cls == "G":
         radius = float(rng.uniform(12, 24))
         oedema_radius = radius + float(rng.uniform(10, 22))
         amp = 0.22
@@ -305,7 +351,10 @@ def _insert_tumour(
         radius = float(rng.uniform(12, 24))
         oedema_radius = radius + float(rng.uniform(2, 6))
         amp = 0.22
-    centre = _pick_centre(anat, rng, cls, radius)
+    if satellite_of is None:
+        centre = _pick_centre(anat, rng, cls, radius)
+    else:
+        centre = _pick_satellite_centre(anat, rng, satellite_of, radius)
     half = (oedema_radius * 1.15 * (1 + 2.2 * amp) + 3) / vox
     lo = np.maximum(np.floor(centre - half).astype(int), anat.ijk.min(axis=1))
     hi = np.minimum(np.ceil(centre + half).astype(int) + 1, anat.ijk.max(axis=1) + 1)
@@ -381,8 +430,8 @@ def _insert_tumour(
         seg[w_t > 0.5] = 1
         patches = _waves(rng, grids, (5, 14), 6)
         w_enh = np.clip((patches - 0.8) * 2, 0, 1) * (rho < 0.85) * w_t
+        # Faint: at most about normal white matter on T1ce, so non-enhancing core (label 1).
         extra_t1ce = w_enh * float(rng.uniform(0.25, 0.4))
-        seg[(w_enh > 0.5) & (seg == 1)] = 4
         n_calc = int(rng.integers(3, 9))
         calc = np.zeros(w_t.shape, dtype=np.float32)
         inner = np.argwhere((rho < 0.75) & (w_t > 0.9))
@@ -401,6 +450,8 @@ def _insert_tumour(
         region = (
             tissue[0] * np.float32(tw) + tissue[1] * np.float32(tg) + tissue[2] * np.float32(tc)
         )
+        if satellite_of is not None:  # paint over what is there (the first tumour's oedema)
+            region[inside] = signal[seq][where]
         for weight, values, tex in comps:
             target = np.float32(values[seq]) * (1 + np.float32(tex) * texture)
             region += weight * (target - region)
@@ -495,8 +546,21 @@ def generate_case(
         seq: np.asarray(tissue_values[seq], dtype=np.float32) @ anat.tissue for seq in SEQUENCES
     }
     seg_box, box, params = _insert_tumour(cls, anat, rng, tissue_values, signal)
+    seg_full = np.zeros(anat.shape, dtype=np.uint8)
+    seg_full[box] = seg_box
+    # Normal enhancement and multifocality draw from spawned children of ``rng`` (in that order,
+    # whatever ``enhancement`` is), so the other draws do not change with either.
+    enhancement_rng, focal_rng = rng.spawn(2)
+    if cls == "G":
+        if focal_rng.random() < MULTIFOCAL_G_RATE:
+            primary = np.asarray(params["centre_voxel"], dtype=np.float32)
+            seg2, box2, params2 = _insert_tumour(
+                cls, anat, focal_rng, tissue_values, signal, satellite_of=primary
+            )
+            _merge_labels(seg_full, box2, seg2)
+            params["satellite"] = {k: params2[k] for k in ("centre_voxel", "radius_mm")}
     if enhancement:
-        signal["t1ce"] = signal["t1ce"] + normal_enhancement(anat, rng.spawn(1)[0], enhancement)
+        signal["t1ce"] = signal["t1ce"] + normal_enhancement(anat, enhancement_rng, enhancement)
 
     factor = float(np.exp(rng.uniform(np.log(0.5), np.log(3.0))))
     sigma = float(rng.uniform(0.015, 0.04))
@@ -526,11 +590,10 @@ def generate_case(
         out[seq] = vol
     seg = np.zeros(anat.shape, dtype=np.uint8, order="F")
     target, source = [], []
-    for b, d, size in zip(box, shift, anat.shape, strict=True):
-        start, stop = max(b.start + d, 0), min(b.stop + d, size)
-        target.append(slice(start, stop))
-        source.append(slice(start - (b.start + d), stop - (b.start + d)))
-    seg[tuple(target)] = seg_box[tuple(source)]
+    for d, size in zip(shift, anat.shape, strict=True):
+        target.append(slice(max(d, 0), size + min(d, 0)))
+        source.append(slice(max(-d, 0), size - max(d, 0)))
+    seg[tuple(target)] = seg_full[tuple(source)]
     areas = np.count_nonzero(seg, axis=(0, 1))
     params.update(
         intensity_factor=round(factor, 3), noise_sigma=round(sigma, 4), shift_voxels=shift.tolist()
