@@ -108,7 +108,12 @@ def test_train_task_sequence_defaults(runner, tmp_path, sequence_training):
     (["--data", "{tmp}"], "--task subtype needs --labels"),
     ([], "--task subtype needs --data and --labels"),
     (["--task", "sequence", "--epochs", "0"], "0 is not in the range x>=1"),
-    (["--task", "segmentation"], "'segmentation' is not one of 'subtype', 'sequence'"),
+    (["--task", "segmentation", "--cache-dir", "{tmp}", "--n-test", "3"],
+     "--cache-dir, --n-test do not apply to --task segmentation"),
+    (["--task", "sequence", "--base-filters", "8"],
+     "--base-filters do not apply to --task sequence"),
+    (["--task", "segmentation", "--patience", "2"], "--patience does not apply"),
+    (["--task", "tumour"], "'tumour' is not one of 'subtype', 'sequence', 'segmentation'"),
 ])
 def test_train_refuses_options_of_the_other_task(runner, tmp_path, sequence_training, args,
                                                  message):
@@ -117,6 +122,102 @@ def test_train_refuses_options_of_the_other_task(runner, tmp_path, sequence_trai
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert "config" not in sequence_training
+
+
+@pytest.fixture
+def segmentation_training(monkeypatch):
+    """Record what `flask model train|evaluate` hand the segmentation task, instead of running."""
+    from app.pipeline.lesion.segmentation_card import SegmentationCard
+    from app.pipeline.training import segmentation as training
+
+    seen: dict = {}
+
+    def fake_train(config, progress=None):
+        seen["config"] = config
+        return SegmentationCard(name=config.name, training={
+            "best_epoch": 7, "best_val_pooled_coarse_dice_mean": 0.912})
+
+    def fake_evaluate(model_dir, **kwargs):
+        seen["evaluate"] = (model_dir, kwargs)
+        return {"cases": kwargs.get("n"), "seed": kwargs.get("seed")}
+
+    def fake_folder(model_dir, folder, **kwargs):
+        seen["folder"] = (model_dir, folder, kwargs)
+        return {"cases": 2}
+
+    monkeypatch.setattr(training, "train", fake_train)
+    monkeypatch.setattr(training, "evaluate_phantoms", fake_evaluate)
+    monkeypatch.setattr(training, "evaluate_folder", fake_folder)
+    return seen
+
+
+def test_train_task_segmentation_builds_its_config(runner, tmp_path, segmentation_training):
+    from app.pipeline.training.segmentation import SegmentationTrainConfig
+
+    result = runner.invoke(args=[
+        "model", "train", "--task", "segmentation", "--out", str(tmp_path / "seg"),
+        "--n-cases", "9", "--n-val", "3", "--train-seed", "21", "--val-seed", "22",
+        "--test-seed", "23", "--epochs", "2", "--base-filters", "8", "--version", "1.1"])
+    assert result.exit_code == 0, result.output
+    config = segmentation_training["config"]
+    expected = SegmentationTrainConfig(
+        out_dir=tmp_path / "seg", n_train=9, n_val=3, train_seed=21, val_seed=22, test_seed=23,
+        epochs=2, base_filters=8, version="1.1")
+    assert config.describe() == expected.describe()
+    assert "best epoch 7, validation pooled Dice mean 0.912" in result.output
+    assert "--data-seed 23" in result.output
+
+
+SEGMENTATION_MODEL = "models/segmentation-demo"
+
+
+def test_evaluate_a_segmentation_model_on_phantoms(runner, tmp_path, segmentation_training):
+    result = runner.invoke(args=[
+        "model", "evaluate", "--model", SEGMENTATION_MODEL, "--n", "5", "--data-seed", "77",
+        "--csv", str(tmp_path / "scores.csv"), "--write-card"])
+    assert result.exit_code == 0, result.output
+    model_dir, kwargs = segmentation_training["evaluate"]
+    assert str(model_dir) == SEGMENTATION_MODEL
+    assert kwargs["n"] == 5 and kwargs["seed"] == 77 and kwargs["update_card"] is True
+    assert str(kwargs["csv_path"]) == str(tmp_path / "scores.csv")
+    assert '"cases": 5' in result.output
+
+
+def test_evaluate_a_segmentation_model_on_a_folder(runner, tmp_path, segmentation_training):
+    result = runner.invoke(args=["model", "evaluate", "--model", SEGMENTATION_MODEL, "--data",
+                                 str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert str(segmentation_training["folder"][1]) == str(tmp_path)
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "needs --data-seed"),
+    (["--data-seed", "5", "--labels", "l.csv"], "--labels do not apply to a segmentation model"),
+    (["--data-seed", "5", "--confusion-png", "{tmp}/cm.png"], "--confusion-png do not apply"),
+    (["--data", "{tmp}", "--data-seed", "5"], "goes without --n, --data-seed"),
+])
+def test_evaluate_a_segmentation_model_refuses(runner, tmp_path, segmentation_training, args,
+                                               message):
+    result = runner.invoke(args=["model", "evaluate", "--model", SEGMENTATION_MODEL,
+                                 *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not segmentation_training
+
+
+def test_evaluate_a_subtype_model_needs_its_data(runner, tmp_path):
+    result = runner.invoke(args=["model", "evaluate", "--model", "models/glioma-demo",
+                                 "--data-seed", "4"])
+    assert result.exit_code == 2 and "a subtype model needs --data and --labels" in result.output
+    result = runner.invoke(args=["model", "evaluate", "--model", "models/glioma-demo", "--n", "3",
+                                 "--data", str(tmp_path), "--labels", f"{tmp_path}/l.csv"])
+    assert result.exit_code == 2 and "--n do not apply to a subtype model" in result.output
+
+
+def test_evaluate_refuses_a_model_it_cannot_measure(runner):
+    result = runner.invoke(args=["model", "evaluate", "--model", "models/sequence-demo"])
+    assert result.exit_code == 1
+    assert "is a sequence model" in result.output
 
 
 def test_train_task_sequence_refuses_equal_seeds(runner, tmp_path):

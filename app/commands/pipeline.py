@@ -43,15 +43,18 @@ def model() -> None:
     """Train, evaluate, import and run models (see docs/model.md)."""
 
 
-TRAIN_TASKS = ("subtype", "sequence")
-"""The models `flask model train` trains: the A/O/G classifier and the sequence CNN."""
+TRAIN_TASKS = ("subtype", "sequence", "segmentation")
+"""The models `flask model train` trains: the A/O/G classifier, the sequence CNN and the U-Net."""
 
-# Options that only one task reads; the others are shared.
-_SEQUENCE_ONLY = ("n_cases", "n_val", "n_test", "train_seed", "val_seed", "test_seed",
-                  "cache_dir")
-_SUBTYPE_ONLY = ("data_dir", "labels_csv", "layout", "image_size", "val_fraction", "dropout",
-                 "uncertainty_k", "seed", "workers", "max_minutes", "imagenet_weights",
-                 "init_from", "save_float32", "freeze_batchnorm", "training_data", "demo")
+_PHANTOM_SEEDS = ("n_cases", "n_val", "train_seed", "val_seed", "test_seed")
+# The options only some tasks read (the others are shared by every task).
+_TASK_OPTIONS = {
+    "subtype": ("data_dir", "labels_csv", "layout", "image_size", "val_fraction", "dropout",
+                "uncertainty_k", "seed", "workers", "max_minutes", "imagenet_weights",
+                "init_from", "save_float32", "freeze_batchnorm", "training_data", "demo"),
+    "sequence": (*_PHANTOM_SEEDS, "n_test", "cache_dir"),
+    "segmentation": (*_PHANTOM_SEEDS, "base_filters"),
+}
 # Shared options whose default depends on the task (None: the task's config default).
 _TASK_DEFAULTS = ("name", "epochs", "batch_size", "learning_rate", "patience")
 
@@ -93,30 +96,36 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 @click.option("--training-data", help="description of the training data for the card")
 @click.option("--demo", is_flag=True, help="mark the model as a demonstration model")
 @click.option("--n-cases", type=click.IntRange(1),
-              help="[sequence] training phantom cases (4 volumes each) [default: 240]")
-@click.option("--n-val", type=click.IntRange(1), help="[sequence] validation cases [default: 24]")
+              help="[sequence, segmentation] training phantom cases [default: sequence 240 "
+                   "(4 volumes each), segmentation 60]")
+@click.option("--n-val", type=click.IntRange(1),
+              help="[sequence, segmentation] validation cases [default: 24, 12]")
 @click.option("--n-test", type=click.IntRange(1),
               help="[sequence] held-out test cases [default: 50]")
-@click.option("--train-seed", type=int, help="[sequence] seed of the training phantoms "
-                                             "[default: 1401]")
-@click.option("--val-seed", type=int, help="[sequence] seed of the validation phantoms "
-                                           "[default: 1402]")
-@click.option("--test-seed", type=int, help="[sequence] seed of the held-out test phantoms, "
-                                            "never used for training or selection "
-                                            "[default: 1403]")
+@click.option("--train-seed", type=int, help="[sequence, segmentation] seed of the training "
+                                             "phantoms [default: 1401, 5101]")
+@click.option("--val-seed", type=int, help="[sequence, segmentation] seed of the validation "
+                                           "phantoms [default: 1402, 5202]")
+@click.option("--test-seed", type=int, help="[sequence, segmentation] seed of the held-out test "
+                                            "phantoms, never used for training or "
+                                            "selection [default: 1403, 5303]")
 @click.option("--cache-dir", type=_PATH, help="[sequence] cache the built phantom arrays here")
+@click.option("--base-filters", type=click.IntRange(4),
+              help="[segmentation] filters of the U-Net's first level [default: 16]")
 @click.pass_context
 @user_errors
 def train_command(ctx: click.Context, task: str, **options: Any) -> None:
     """Train a model; write weights and card.json.
 
     --task subtype (default): the ResNet50 A/O/G classifier on a labelled folder (--data,
-    --labels). --task sequence: the sequence CNN (FLAIR/T1/T1ce/T2) on synthetic phantoms it
-    generates from three distinct seeds; no data folder.
+    --labels). --task sequence: the sequence CNN (FLAIR/T1/T1ce/T2), and --task segmentation: the
+    U-Net (BraTS labels), both on synthetic phantoms they generate from three distinct seeds; no
+    data folder.
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    other = _SUBTYPE_ONLY if task == "sequence" else _SEQUENCE_ONLY
-    refused = _given(ctx, other)
+    mine = _TASK_OPTIONS[task]
+    other = tuple({n for names in _TASK_OPTIONS.values() for n in names if n not in mine})
+    refused = _given(ctx, tuple(sorted(other, key=list(options).index)))
     if refused:
         raise click.UsageError(f"{', '.join(refused)} do not apply to --task {task}.")
     chosen = {k: v for k, v in options.items() if k not in other}
@@ -125,6 +134,9 @@ def train_command(ctx: click.Context, task: str, **options: Any) -> None:
             chosen.pop(key, None)
     if task == "sequence":
         _train_sequence(chosen)
+        return
+    if task == "segmentation":
+        _train_segmentation(chosen)
         return
     missing = [flag for flag, key in (("--data", "data_dir"), ("--labels", "labels_csv"))
                if chosen.get(key) is None]
@@ -155,35 +167,117 @@ def _train_sequence(options: dict[str, Any]) -> None:
                f"on {test.get('n', 0)} volumes (seed {config.test_seed})")
 
 
+def _train_segmentation(options: dict[str, Any]) -> None:
+    """Train the segmentation U-Net with `options` (SegmentationTrainConfig fields, CLI names)."""
+    from app.pipeline.training import segmentation as training
+
+    if "patience" in options:
+        raise click.UsageError("--patience does not apply to --task segmentation (it keeps the "
+                               "best validation epoch of --epochs).")
+    renamed = {"n_cases": "n_train"}
+    config = training.SegmentationTrainConfig(
+        **{renamed.get(k, k): v for k, v in options.items() if v is not None}
+    )
+    card = training.train(config, progress=click.echo)
+    click.echo(f"wrote {config.out_dir} — best epoch {card.training['best_epoch']}, validation "
+               f"pooled Dice mean {card.training['best_val_pooled_coarse_dice_mean']:.3f}; "
+               f"evaluate it with `flask model evaluate --model {config.out_dir} --data-seed "
+               f"{config.test_seed}`")
+
+
+EVALUATE_OPTIONS = {
+    "subtype": ("data_dir", "labels_csv", "confusion_png", "reliability_png", "data_seed",
+                "write_card", "card_key", "workers", "data_description", "float32_reference"),
+    "segmentation": ("data_dir", "n", "data_seed", "csv_path", "write_card"),
+}
+"""The options `flask model evaluate` reads for each task (the task comes from the card)."""
+
+
 @model.command("evaluate")
 @click.option("--model", "model_dir", required=True, type=_PATH,
-              help="model folder (card.json + weights)")
-@click.option("--data", "data_dir", required=True, type=_PATH, help="folder of labelled cases")
-@click.option("--labels", "labels_csv", required=True, type=_PATH,
-              help="labels CSV (CPM-RadPath columns)")
-@click.option("--confusion-png", type=_PATH, help="where to save the confusion matrix PNG")
+              help="model folder (card.json + weights); its card's task decides what is measured")
+@click.option("--data", "data_dir", type=_PATH,
+              help="folder of labelled cases [subtype: required; segmentation: BraTS layout with "
+                   "*_seg.nii.gz, instead of phantoms]")
+@click.option("--labels", "labels_csv", type=_PATH,
+              help="[subtype] labels CSV (CPM-RadPath columns)")
+@click.option("--confusion-png", type=_PATH,
+              help="[subtype] where to save the confusion matrix PNG")
 @click.option("--reliability-png", type=_PATH,
-              help="where to save the reliability diagram PNG (before / after calibration)")
+              help="[subtype] where to save the reliability diagram PNG (before / after "
+                   "calibration)")
 @click.option("--data-seed", type=int,
               help="seed the data were generated from (recorded with the metrics; also seeds "
-                   "the bootstrap)")
+                   "the bootstrap) [segmentation: the seed of the phantoms to generate, never "
+                   "the training or validation seed]")
+@click.option("--n", type=click.IntRange(1), default=None,
+              help="[segmentation] number of phantoms to generate [default: 100]")
+@click.option("--csv", "csv_path", type=_PATH,
+              help="[segmentation] write the per-case Dice / HD95 rows here")
 @click.option("--write-card", is_flag=True, help="store the metrics in the card")
 @click.option("--card-key", default="evaluation", show_default=True,
-              help="key under the card's metrics for --write-card")
+              help="[subtype] key under the card's metrics for --write-card")
 @click.option("--workers", type=int, default=2, show_default=True)
-@click.option("--data-description", help="description of the data for the card")
+@click.option("--data-description", help="[subtype] description of the data for the card")
 @click.option("--float32-reference", type=_PATH,
-              help="float32 weights (.npz from train --save-float32) to measure the stored "
-                   "weights' probability error against")
+              help="[subtype] float32 weights (.npz from train --save-float32) to measure the "
+                   "stored weights' probability error against")
+@click.pass_context
 @user_errors
-def evaluate_command(model_dir: Path, data_dir: Path, labels_csv: Path, **options: Any) -> None:
-    """Print F1-micro, kappa, balanced accuracy, per-class P/R with 95% CIs, and ECE."""
+def evaluate_command(ctx: click.Context, model_dir: Path, **options: Any) -> None:
+    """Measure a model on held-out data and print its figures.
+
+    Subtype: F1-micro, kappa, balanced accuracy, per-class P/R with 95% CIs, and ECE on a labelled
+    folder. Segmentation: Dice and HD95 (mm) of WT, TC and ET per case (--csv) and summarised
+    (mean, median), on --n phantoms of --data-seed or on a BraTS-layout --data folder.
+    """
     _check_png(options.get("confusion_png"), "--confusion-png")
     _check_png(options.get("reliability_png"), "--reliability-png")
+    from app.pipeline.models.registry import read_card
+
+    task = read_card(model_dir).task
+    if task not in EVALUATE_OPTIONS:
+        raise click.ClickException(
+            f"flask model evaluate measures {' and '.join(EVALUATE_OPTIONS)} models; {model_dir} "
+            f"is a {task} model (its figures are measured when it is trained)")
+    mine = EVALUATE_OPTIONS[task]
+    other = tuple(n for n in options if n not in mine and n != "workers")
+    refused = _given(ctx, other)
+    if refused:
+        raise click.UsageError(f"{', '.join(refused)} do not apply to a {task} model.")
+    logging.basicConfig(level=logging.WARNING)
+    if task == "segmentation":
+        _evaluate_segmentation(model_dir, options)
+        return
+    missing = [flag for flag, key in (("--data", "data_dir"), ("--labels", "labels_csv"))
+               if options.get(key) is None]
+    if missing:
+        raise click.UsageError(f"a subtype model needs {' and '.join(missing)}.")
     from app.pipeline.training.evaluation import evaluate, format_metrics
 
-    logging.basicConfig(level=logging.WARNING)
-    click.echo(format_metrics(evaluate(model_dir, data_dir, labels_csv, **options)))
+    chosen = {k: v for k, v in options.items() if k in mine}
+    data_dir, labels_csv = chosen.pop("data_dir"), chosen.pop("labels_csv")
+    click.echo(format_metrics(evaluate(model_dir, data_dir, labels_csv, **chosen)))
+
+
+def _evaluate_segmentation(model_dir: Path, options: dict[str, Any]) -> None:
+    """Score the U-Net on phantoms of --data-seed (or a labelled folder); print the summary."""
+    from app.pipeline.training import segmentation as training
+
+    if options["data_dir"] is not None:
+        if options["write_card"] or options["data_seed"] is not None or options["n"]:
+            raise click.UsageError("--data (a labelled folder) goes without --n, --data-seed and "
+                                   "--write-card.")
+        result = training.evaluate_folder(model_dir, options["data_dir"],
+                                          csv_path=options["csv_path"], progress=click.echo)
+    else:
+        if options["data_seed"] is None:
+            raise click.UsageError("a segmentation model needs --data-seed (the seed of the "
+                                   "held-out phantoms) or --data (a labelled folder).")
+        result = training.evaluate_phantoms(
+            model_dir, n=options["n"] or 100, seed=options["data_seed"],
+            csv_path=options["csv_path"], update_card=options["write_card"], progress=click.echo)
+    click.echo(json.dumps(result, indent=2))
 
 
 @model.command("calibrate")

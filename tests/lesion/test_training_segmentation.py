@@ -52,8 +52,12 @@ def test_loss_prefers_the_right_answer(training):
 
 
 def test_seeds_must_be_distinct(training, tmp_path):
+    config = training.SegmentationTrainConfig(out_dir=tmp_path, train_seed=1, val_seed=1,
+                                              test_seed=2)
     with pytest.raises(ValueError, match="distinct"):
-        training.train(tmp_path, train_seed=1, val_seed=1, test_seed=2)
+        training.train(config)
+    with pytest.raises(ValueError, match="at least 1"):
+        training.train(training.SegmentationTrainConfig(out_dir=tmp_path, n_val=0))
 
 
 def test_csv_has_the_per_case_columns(training, tmp_path):

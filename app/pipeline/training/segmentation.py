@@ -7,23 +7,21 @@ channels block-averaged onto the network's coarse grid (soft labels, consistent 
 resampling of probabilities at inference). Three seeds, all distinct: training, validation (model
 selection: the epoch with the best mean coarse Dice is kept) and test (evaluation only).
 
-Command line::
+Command line (``app/commands/pipeline.py``)::
 
-    python -m app.pipeline.training.segmentation train --out models/segmentation-demo
-    python -m app.pipeline.training.segmentation evaluate --model models/segmentation-demo \\
-        --seed 5303 --n 100 --csv /work/data/seg/eval.csv --update-card
+    flask model train --task segmentation --out models/segmentation-demo
+    flask model evaluate --model models/segmentation-demo --n 100 --data-seed 5707 \\
+        --csv eval.csv --write-card
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import logging
 import os
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -261,32 +259,51 @@ def _augment(
     return xo, yo
 
 
+@dataclass
+class SegmentationTrainConfig:
+    """Everything one training run of the U-Net needs; recorded in the card."""
+
+    out_dir: str | os.PathLike = "models/segmentation-demo"
+    name: str = "segmentation-demo"
+    version: str = "1.0"
+    n_train: int = 60  # phantom cases, classes balanced
+    n_val: int = 12
+    train_seed: int = TRAIN_SEED
+    val_seed: int = VALIDATION_SEED
+    test_seed: int = TEST_SEED
+    epochs: int = 20
+    batch_size: int = 16
+    learning_rate: float = 2e-3
+    crop: int = 48
+    base_filters: int = 16
+    et_repeat: int = 2
+
+    def describe(self) -> dict[str, Any]:
+        """Return the config as a JSON-ready dict."""
+        return {**asdict(self), "out_dir": str(self.out_dir)}
+
+
 def train(
-    out_dir: str | os.PathLike,
-    *,
-    n_train: int = 90,
-    n_val: int = 12,
-    train_seed: int = TRAIN_SEED,
-    val_seed: int = VALIDATION_SEED,
-    test_seed: int = TEST_SEED,
-    epochs: int = 20,
-    batch_size: int = 16,
-    learning_rate: float = 2e-3,
-    crop: int = 48,
-    base_filters: int = 12,
-    et_repeat: int = 2,
-    name: str = "segmentation-demo",
+    config: SegmentationTrainConfig,
     progress: Callable[[str], None] | None = None,
 ) -> SegmentationCard:
     """Train the U-Net on phantoms, keep the best validation epoch, write weights + card.
 
     Returns the saved card (metrics empty until :func:`evaluate_phantoms` with ``update_card``).
-    ValueError when the three seeds are not distinct.
+    ValueError when the three seeds are not distinct or a count is below 1.
     """
-    if len({train_seed, val_seed, test_seed}) != 3:
+    c = config
+    if len({c.train_seed, c.val_seed, c.test_seed}) != 3:
         raise ValueError("training, validation and test seeds must be distinct")
+    if min(c.n_train, c.n_val, c.epochs) < 1:
+        raise ValueError("n_train, n_val and epochs must be at least 1")
+    n_train, n_val, train_seed, val_seed, test_seed = (
+        c.n_train, c.n_val, c.train_seed, c.val_seed, c.test_seed)
+    epochs, batch_size, learning_rate, crop, base_filters, et_repeat = (
+        c.epochs, c.batch_size, c.learning_rate, c.crop, c.base_filters, c.et_repeat)
+    out_dir, name = c.out_dir, c.name
     say = progress or (lambda msg: log.info("%s", msg))
-    card = SegmentationCard(name=name)
+    card = SegmentationCard(name=name, version=c.version)
     card.architecture["base_filters"] = base_filters
     t0 = time.perf_counter()
     x_tr, y_tr, _ = build_arrays(n_train, train_seed, card, et_repeat=et_repeat)
@@ -485,61 +502,3 @@ def _finish(
         card.metrics["phantom_test"] = result
         card.save(model_dir)
     return result
-
-
-# --------------------------------------------------------------------------- command line
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``train`` and ``evaluate`` (see the module docstring); returns 0."""
-    parser = argparse.ArgumentParser(prog="python -m app.pipeline.training.segmentation")
-    sub = parser.add_subparsers(dest="command", required=True)
-    t = sub.add_parser("train", help="train the U-Net on phantoms")
-    t.add_argument("--out", required=True, type=Path)
-    t.add_argument("--n-train", type=int, default=90)
-    t.add_argument("--n-val", type=int, default=12)
-    t.add_argument("--epochs", type=int, default=20)
-    t.add_argument("--train-seed", type=int, default=TRAIN_SEED)
-    t.add_argument("--val-seed", type=int, default=VALIDATION_SEED)
-    t.add_argument("--test-seed", type=int, default=TEST_SEED)
-    t.add_argument("--base-filters", type=int, default=12)
-    t.add_argument("--batch-size", type=int, default=16)
-    t.add_argument("--learning-rate", type=float, default=2e-3)
-    e = sub.add_parser("evaluate", help="Dice / HD95 on phantoms or a labelled folder")
-    e.add_argument("--model", required=True, type=Path)
-    e.add_argument("--n", type=int, default=100)
-    e.add_argument("--seed", type=int, default=TEST_SEED)
-    e.add_argument("--folder", type=Path, help="BraTS-layout folder with *_seg.nii.gz instead")
-    e.add_argument("--csv", type=Path)
-    e.add_argument("--update-card", action="store_true")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-
-    def say(msg: str) -> None:
-        sys.stdout.write(msg + "\n")
-        sys.stdout.flush()
-
-    if args.command == "train":
-        card = train(
-            args.out, n_train=args.n_train, n_val=args.n_val, epochs=args.epochs,
-            train_seed=args.train_seed, val_seed=args.val_seed, test_seed=args.test_seed,
-            base_filters=args.base_filters, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, progress=say,
-        )
-        say(f"best epoch {card.training['best_epoch']}; card written to {args.out}")
-        return 0
-    if args.folder:
-        result = evaluate_folder(args.model, args.folder, csv_path=args.csv, progress=say)
-    else:
-        result = evaluate_phantoms(
-            args.model, n=args.n, seed=args.seed, csv_path=args.csv,
-            update_card=args.update_card, progress=say,
-        )
-    import json
-
-    say(json.dumps(result, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
