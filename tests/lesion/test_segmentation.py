@@ -134,3 +134,18 @@ def test_shipped_model_segments_an_unseen_brats_size_phantom(tmp_path, seg):
     result = seg.Segmenter.load(SHIPPED).segment(case)
     assert result.labels.shape == case.shape
     assert dice(result.labels > 0, phantom.seg > 0) >= 0.85
+
+
+def test_small_enhancing_tumour_is_relabelled_core(seg):
+    labels = np.zeros((20, 20, 20), np.uint8)
+    labels[2:12, 2:12, 2:12] = 1
+    labels[4:6, 4:6, 4:6] = 4  # 8 voxels of 2 mm: 0.064 mL
+    spacing = (2.0, 2.0, 2.0)
+    kept = labels.copy()
+    assert seg.relabel_small_enhancing(kept, 0.05, spacing) == 0  # 0.064 mL >= 0.05: kept
+    assert (kept == 4).sum() == 8
+    assert seg.relabel_small_enhancing(kept, 0.0, spacing) == 0  # rule off
+    assert seg.relabel_small_enhancing(labels, 0.1, spacing) == 8
+    assert not (labels == 4).any() and (labels == 1).sum() == 1000  # TC unchanged
+    empty = np.zeros((4, 4, 4), np.uint8)
+    assert seg.relabel_small_enhancing(empty, 1.0, spacing) == 0

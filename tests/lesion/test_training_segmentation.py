@@ -68,3 +68,23 @@ def test_csv_has_the_per_case_columns(training, tmp_path):
     with path.open(newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert rows[0]["dice_ET"] == "1.0" and rows[0]["ref_ml_WT"] == "0.027"
+
+
+@pytest.mark.slow
+def test_min_enhancing_volume_is_chosen_on_validation_phantoms(training, tmp_path):
+    import shutil
+
+    from app.pipeline.lesion.segmentation_card import SegmentationCard
+
+    model = tmp_path / "seg"
+    shutil.copytree("models/segmentation-demo", model)
+    card = SegmentationCard.load(model)
+    with pytest.raises(ValueError, match="test seed"):
+        training.choose_min_enhancing_ml(model, n=1, seed=card.seeds["test"])
+    chosen = training.choose_min_enhancing_ml(model, n=2, seed=4242)
+    saved = SegmentationCard.load(model).postprocessing
+    assert saved["min_enhancing_ml"] == chosen in training.MIN_ENHANCING_CANDIDATES_ML
+    table = saved["min_enhancing_selection"]["mean_et_dice_by_ml"]
+    assert set(table) == {str(t) for t in training.MIN_ENHANCING_CANDIDATES_ML}
+    assert table[str(chosen)] == max(table.values())
+    assert "seed 4242" in saved["min_enhancing_selection"]["chosen_on"]

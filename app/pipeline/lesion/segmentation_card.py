@@ -66,7 +66,9 @@ class SegmentationCard:
         default_factory=lambda: {"type": "unet2d", "base_filters": 12, "levels": 4}
     )
     postprocessing: dict[str, Any] = field(
-        default_factory=lambda: {"upsample": "linear probabilities", "min_component_voxels": 0}
+        default_factory=lambda: {
+            "upsample": "linear probabilities", "min_component_voxels": 0, "min_enhancing_ml": 0.0
+        }
     )
     weights_file: str = "weights.f16.npz"
     weights_format: str = "npz written by classifier.save_weights_f16 (float32 prefixes listed)"

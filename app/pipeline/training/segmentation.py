@@ -369,7 +369,57 @@ def train(
     card.justification = JUSTIFICATION
     card.intended_use = INTENDED_USE
     card.save(out)
-    return card
+    choose_min_enhancing_ml(out, n=n_val, seed=val_seed, progress=say)
+    return SegmentationCard.load(out)
+
+
+MIN_ENHANCING_CANDIDATES_ML = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5)
+"""The total enhancing-tumour volumes (mL) tried as ``postprocessing.min_enhancing_ml``."""
+
+
+def choose_min_enhancing_ml(
+    model_dir: str | os.PathLike,
+    *,
+    n: int,
+    seed: int,
+    progress: Callable[[str], None] | None = None,
+) -> float:
+    """Choose the card's ``postprocessing.min_enhancing_ml`` on ``n`` validation phantoms.
+
+    Segments each phantom of ``seed`` once without the rule, then scores every candidate volume
+    (:data:`MIN_ENHANCING_CANDIDATES_ML`) by the mean ET Dice; the best (the smallest on a tie) is
+    written to the card with the table it was chosen from. Returns it. ValueError when ``seed`` is
+    the card's test seed (the test set never chooses anything).
+    """
+    from app.pipeline.lesion.segmentation import relabel_small_enhancing
+    from app.pipeline.training.seg_metrics import dice
+
+    segmenter = Segmenter.load(model_dir)
+    card = segmenter.card
+    if seed == card.seeds.get("test"):
+        raise ValueError(f"seed {seed} is the test seed: it cannot choose the post-processing")
+    card.postprocessing["min_enhancing_ml"] = 0.0
+    scores: dict[float, list[float]] = {t: [] for t in MIN_ENHANCING_CANDIDATES_ML}
+    for _, case in iter_phantoms(n, seed):
+        raw = segmenter.segment(phantom_source(case)).labels
+        reference = case.seg == 4
+        for threshold in MIN_ENHANCING_CANDIDATES_ML:
+            labels = raw.copy()
+            relabel_small_enhancing(labels, threshold, case.voxel_size)
+            scores[threshold].append(dice(labels == 4, reference))
+    means = {t: float(np.mean(v)) for t, v in scores.items()}
+    best = max(MIN_ENHANCING_CANDIDATES_ML, key=lambda t: (round(means[t], 6), -t))
+    card.postprocessing["min_enhancing_ml"] = best
+    card.postprocessing["min_enhancing_selection"] = {
+        "rule": "enhancing tumour below this total volume is relabelled core (1)",
+        "chosen_on": f"{n} validation phantoms, seed {seed}",
+        "mean_et_dice_by_ml": {str(t): round(m, 4) for t, m in means.items()},
+    }
+    card.save(model_dir)
+    if progress:
+        progress(f"min_enhancing_ml {best} (validation mean ET Dice {means[best]:.4f}, "
+                 f"{means[0.0]:.4f} without the rule)")
+    return best
 
 
 # --------------------------------------------------------------------------- evaluation
