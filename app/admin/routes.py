@@ -34,6 +34,7 @@ from app.auth.sessions import end_all_sessions
 from app.extensions import db
 from app.models import AuditEvent, User
 from app.models.base import utcnow
+from app.models.token import revoke_all_tokens
 from app.routing import page_number
 
 
@@ -130,9 +131,13 @@ def reset_password(user_id: int) -> Response:
         return redirect(url_for("admin.users"))
     user.failed_logins = 0
     user.must_change_password = True  # the admin knows it: the user picks their own next
-    audit("admin_reset_password", user_id=current_user.id, detail=user.email)
+    # A reset usually means the account may be in other hands: its API tokens end too.
+    revoked = revoke_all_tokens(user.id)
+    audit("admin_reset_password", user_id=current_user.id,
+          detail=f"{user.email}; {revoked} API token(s) revoked")
     db.session.commit()
-    flash(f"Password of {user.email} reset.", "info")
+    tokens = f" {revoked} API token{'s' if revoked != 1 else ''} revoked." if revoked else ""
+    flash(f"Password of {user.email} reset.{tokens}", "info")
     return redirect(url_for("admin.users"))
 
 

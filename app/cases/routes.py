@@ -174,8 +174,9 @@ def rerun(case_id: str) -> Response:
     case = case_or_404(case_id, current_user)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if not rerun_case(case, current_user.id):
-        flash("This case is still being analysed.", "info")
+    refusal = rerun_case(case, current_user.id)
+    if refusal:
+        flash(refusal, "info")
     return redirect(url_for("cases.result", case_id=case.id))
 
 

@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, update
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.extensions import db
@@ -47,3 +47,13 @@ class ApiToken(db.Model):
     def is_active(self) -> bool:
         """Return whether the token has not been revoked."""
         return self.revoked_at is None
+
+
+def revoke_all_tokens(user_id: int) -> int:
+    """Revoke every active API token of the user (the caller commits); return how many."""
+    result = db.session.execute(
+        update(ApiToken)
+        .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+    return int(result.rowcount or 0)

@@ -53,6 +53,26 @@ def test_admin_resets_password_and_sets_role(admin_client, app, user, db):
     assert get_user(db, user.email).role == "admin"
 
 
+def test_admin_reset_revokes_the_users_api_tokens(admin_client, app, user, other_user, db):
+    from tests.api.conftest import bearer, issue_token
+
+    tokens = [issue_token(user, "laptop"), issue_token(user, "script")]
+    kept = issue_token(other_user, "theirs")
+    api = app.test_client(use_cookies=False)
+    assert api.get("/api/v1/cases", headers=bearer(tokens[0])).status_code == 200
+    page = admin_client.post(f"/admin/users/{user.id}/password",
+                             data={"password": "brand-new-secret"}, follow_redirects=True)
+    assert "2 API tokens revoked." in page.get_data(as_text=True)
+    for token in tokens:
+        assert api.get("/api/v1/cases", headers=bearer(token)).status_code == 401
+    assert api.get("/api/v1/cases", headers=bearer(kept)).status_code == 200
+    from app.models import AuditEvent
+
+    event = db.session.scalars(db.select(AuditEvent).where(
+        AuditEvent.action == "admin_reset_password")).one()
+    assert event.detail.endswith("2 API token(s) revoked")
+
+
 def test_admin_cannot_deactivate_themselves(admin_client, admin, db):
     admin_client.post(f"/admin/users/{admin.id}/active")
     assert get_user(db, admin.email).active is True

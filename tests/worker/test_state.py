@@ -76,3 +76,13 @@ def test_web_rerun_goes_through_requeue(logged_in_client, case_factory, db):
     assert (case.status, case.attempts, case.error_message) == ("queued", 0, None)
     assert case.enqueued_at is not None
     assert db.session.query(AuditEvent).filter_by(action="case_rerun").count() == 1
+
+
+def test_web_rerun_refuses_a_case_whose_input_was_refused(logged_in_client, case_factory, db):
+    case = case_factory(status="failed", attempts=1, error_message="not a NIfTI",
+                        failure_kind="refused")
+    page = logged_in_client.post(f"/cases/{case.id}/rerun", follow_redirects=True)
+    assert "running them again gives the same answer" in page.get_data(as_text=True)
+    db.session.refresh(case)
+    assert (case.status, case.error_message) == ("failed", "not a NIfTI")
+    assert db.session.query(AuditEvent).filter_by(action="case_rerun").count() == 0
