@@ -142,3 +142,56 @@ def write_real_artefacts(folder: Path, labels: np.ndarray | None = None,
     art.write_measurements(measure(labels, (1.0, 1.0, 1.0)).to_dict(),
                            folder / art.MEASUREMENTS_JSON, folder / art.MEASUREMENTS_CSV)
     return folder
+
+
+def small_brain_files(folder: Path, tumour: tuple[int, int, int] | None = (14, 24, 12)) -> dict[
+        str, Path]:
+    """Write four co-registered sequences of a small brain (SHAPE, 1 mm voxels, RAS+) into
+    `folder`, each with its own contrast and a brighter sphere at `tumour` (none with None);
+    return {sequence: path}, named like CPM-RadPath files."""
+    from app.pipeline.io.naming import SEQUENCES
+    from app.pipeline.synthetic.phantoms import write_nifti_gz
+
+    folder.mkdir(parents=True, exist_ok=True)
+    grid = np.indices(SHAPE).astype(np.float32)
+    centre = [(s - 1) / 2 for s in SHAPE]
+    radius = [s / 2.2 for s in SHAPE]
+    brain = sum(((g - c) / r) ** 2 for g, c, r in zip(grid, centre, radius, strict=True)) <= 1
+    rng = np.random.default_rng(0)
+    paths = {}
+    for i, seq in enumerate(SEQUENCES):
+        volume = np.where(brain, 300.0 + 60 * i + 20 * rng.standard_normal(SHAPE), 0.0)
+        if tumour is not None:
+            r = np.sqrt(sum((g - c) ** 2 for g, c in zip(grid, tumour, strict=True)))
+            volume[(r <= 6) & brain] += 250
+        paths[seq] = write_nifti_gz(folder / f"SMALL_{seq}.nii.gz", volume.astype(np.int16),
+                                    np.eye(4))
+    return paths
+
+
+def analyse_with_stand_ins(paths: dict[str, Path], out_dir: Path, scope: dict[str, Any],
+                           labels: np.ndarray | None = None) -> dict[str, Any]:
+    """Run the real analysis (`analyse_case` with `default_stages`, the shipped cards) on
+    `paths` into `out_dir`, with stand-ins for the models: the tumour-type model answers
+    `scope` (a `tumour_type_result`), the segmenter `labels` (default: `label_map("glioma")`).
+    Return the summary; AssertionError when the analysis would reach the subtype stage (it
+    needs the real classifier: only outcomes that end early can be made here)."""
+    from app.pipeline.analysis.runner import analyse_case
+    from app.pipeline.analysis.stages import MIN_TUMOUR_ML, scope_outcome
+    from app.pipeline.models.registry import ModelSet, read_card
+
+    labels = label_map("glioma") if labels is None else labels
+    no_tumour = np.count_nonzero(labels) / 1000 < MIN_TUMOUR_ML  # 1 mm voxels
+    assert scope_outcome(scope) is not None or no_tumour, (
+        "a confident glioma with a tumour would need the real classifier")
+    folders = {"subtype": "glioma-demo", "tumour-type": "tumour-type-demo",
+               "segmentation": "segmentation-demo"}
+    cards = {task: read_card(ROOT / "models" / name) for task, name in folders.items()}
+    models = ModelSet({
+        "subtype": SimpleNamespace(card=cards["subtype"]),
+        "tumour-type": SimpleNamespace(card=cards["tumour-type"], predict=lambda _case: scope),
+        "segmentation": SimpleNamespace(
+            card=cards["segmentation"], segment=lambda _case: SimpleNamespace(labels=labels)),
+    })
+    return analyse_case(paths, out_dir, models)
+

@@ -184,7 +184,7 @@ class ResultPage:
     message: str | None
     low_confidence: bool
     no_lesion_found: bool
-    candidate_volume: str  # "23.5 mL" or "—"
+    candidate_volume: str | None  # "23.5 mL"; None when measured by the segmentation or unknown
     slice_index: int | None
     slice_method: str | None
     agreement: str | None  # "67% of 3 slices vote A"
@@ -196,6 +196,7 @@ class ResultPage:
     stage_times: tuple[tuple[str, str], ...]  # (stage, "1.9 s"), without the total
     sequences: tuple[Volume, ...]
     overlays: tuple[Volume, ...]
+    viewer_hint: str  # where the crosshair starts and what each overlay shown means
     figures: tuple[Figure, ...]
     downloads: tuple[Download, ...]
     save_name: str
@@ -216,6 +217,14 @@ OVERLAYS = (
     ("mask", "Tumour candidate", art.MASK_NIFTI, 0.7),
     ("heatmap", "Grad-CAM heatmap", art.HEATMAP_NIFTI, 0.5),
 )
+OVERLAY_HINTS = {
+    "segmentation": "the tumour's sub-regions are coloured as in the legend (each can be hidden)",
+    "mask": "vermillion: tumour candidate",
+    "heatmap": "dark blue to yellow: where the classifier looked (Grad-CAM saliency, 0 low to 1 "
+               "high)",
+}
+"""What the 3D view's hint says of each overlay, when the case has it."""
+NO_OVERLAY_HINT = "Nothing is drawn over the scans: the analysis ended before outlining a tumour."
 REPLACES = {"mask": art.SEGMENTATION_NIFTI}
 """An overlay left out when the named artefact exists (old cases keep the candidate mask)."""
 # The 2D figures: id, radiological file, neurological file, alt text, caption.
@@ -338,6 +347,15 @@ def _sequences(case: Case) -> tuple[Volume, ...]:
     return tuple(volumes)
 
 
+def _viewer_hint(slice_index: int | None, overlays: tuple[Volume, ...]) -> str:
+    """Return the 3D view's hint: where the crosshair starts, then the overlays the case has
+    (an early end may leave none: a scan unlike the training data is never segmented)."""
+    start = ("The crosshair starts on the chosen slice." if slice_index is not None
+             else "The crosshair starts in the middle of the scan.")
+    shown = "; ".join(OVERLAY_HINTS[o.key] for o in overlays if o.key in OVERLAY_HINTS)
+    return f"{start} {shown[:1].upper() + shown[1:]}." if shown else f"{start} {NO_OVERLAY_HINT}"
+
+
 def _artefact_url(case: Case, name: str, **args: Any) -> str:
     return url_for("cases.artefact", case_id=case.id, name=name, **args)
 
@@ -362,6 +380,10 @@ def build_result_page(case: Case) -> ResultPage | None:
     outcome = result["outcome"]
     case_label = case.pseudonym or case.id[:8]
     needs_review = outcome == Outcome.NEEDS_REVIEW.value and case.status == outcome
+    findings = build_findings(result)
+    overlays = tuple(Volume(key, label, _artefact_url(case, name), name, opacity)
+                     for key, label, name, opacity in OVERLAYS
+                     if name in present and REPLACES.get(key) not in present)
     review = None
     if needs_review:
         review = SequenceReview(
@@ -379,7 +401,8 @@ def build_result_page(case: Case) -> ResultPage | None:
         message=result.get("message"),
         low_confidence=result["low_confidence"],
         no_lesion_found=result["no_lesion_found"],
-        candidate_volume="—" if volume is None else f"{_fixed(volume, 1)} mL",
+        candidate_volume=(None if volume is None or findings.measurements
+                          else f"{_fixed(volume, 1)} mL"),
         slice_index=result.get("slice_index"),
         slice_method=result.get("slice_method"),
         agreement=agreement,
@@ -396,9 +419,8 @@ def build_result_page(case: Case) -> ResultPage | None:
         analysis_time=analysis_time,
         stage_times=stage_times,
         sequences=_sequences(case),
-        overlays=tuple(Volume(key, label, _artefact_url(case, name), name, opacity)
-                       for key, label, name, opacity in OVERLAYS
-                       if name in present and REPLACES.get(key) not in present),
+        overlays=overlays,
+        viewer_hint=_viewer_hint(result.get("slice_index"), overlays),
         figures=tuple(
             Figure(id_, alt,
                    caption if result.get("class") or id_ != "montage" else UPLOADED_CAPTION,
@@ -418,7 +440,7 @@ def build_result_page(case: Case) -> ResultPage | None:
         review=review,
         figures_title=("What the classifier saw" if result.get("class")
                        else "The files as uploaded"),
-        findings=build_findings(result),
+        findings=findings,
         segment_labels=(segment_labels(result.get("segmentation"))
                         if art.SEGMENTATION_NIFTI in present else ()),
     )

@@ -186,3 +186,31 @@ def test_status_endpoint_carries_the_sections(logged_in_client, outcome_case):
     assert result["tumour_type"]["tumour_type"] == "meningioma"
     assert result["in_distribution"] == summary["in_distribution"]
     assert result["class"] is None and result["probabilities"] is None
+
+
+@pytest.mark.parametrize("kind", ["meningioma", "pituitary", "metastasis", "no_tumour"])
+def test_a_case_the_scope_ended_claims_no_overlay_and_no_candidate_volume(
+        logged_in_client, case_factory, db, tmp_path, kind):
+    from app import storage
+    from tests.sections import analyse_with_stand_ins, small_brain_files, tumour_type_result
+
+    case = case_factory(pseudonym="PH 10")
+    summary = analyse_with_stand_ins(small_brain_files(tmp_path / "in"),
+                                     storage.results_dir(case.id), tumour_type_result(kind, 0.93))
+    assert "segmentation" not in summary  # the scope runs first and ended the analysis
+    make_prediction(case, summary=summary)
+    _scans(db, case)
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    assert "candidate-volume" not in p.by_id and "segment-legend" not in p.by_id
+    assert not [a for a in p.all("input") if str(a.get("id", "")).startswith("toggle-")]
+    assert "Nothing is drawn over the scans" in _text(response)
+    assert "Grad-CAM saliency" not in _text(response).split('id="viewer-hint"')[1].split("</p>")[0]
+
+
+def test_the_viewer_hint_names_the_overlays_there_are(logged_in_client, outcome_case):
+    case, _ = outcome_case("subtype")
+    response = logged_in_client.get(f"/cases/{case.id}")
+    hint = _text(response).split('id="viewer-hint">')[1].split("</p>")[0]
+    assert hint.startswith("The crosshair starts on the chosen slice. The tumour")
+    assert "sub-regions are coloured as in the legend" in hint
