@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -34,6 +35,7 @@ from tests.browser.test_flows import (
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SAME_PICTURE = 1.5  # mean absolute difference (0-255) under which two canvas pictures match
+CENTRED = 0.03  # how far (fraction of the tile's width / height) a centred tumour may lie off
 
 
 @pytest.fixture(scope="module")
@@ -293,3 +295,44 @@ def test_laptop_screen_shows_the_class_and_the_viewer_without_scrolling(browser,
         shot()
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def tumour_centroid(image: np.ndarray) -> np.ndarray:
+    """(x, y) centre of the label map's pixels as fractions of the picture's width and height.
+
+    The crosshair's one-pixel lines share the oedema's sky blue: an opening removes them.
+    """
+    mask = ndimage.binary_opening(tumour_pixels(image), structure=np.ones((5, 5)))
+    ys, xs = np.nonzero(mask)
+    assert xs.size > 50, "the tumour is not visible"
+    return np.array([xs.mean() / image.shape[1], ys.mean() / image.shape[0]])
+
+
+def set_zoom(browser, value: float) -> None:
+    """Move the zoom slider to `value` as its input event reports it (a drag's end point)."""
+    browser.execute_script(
+        "const el = arguments[0]; el.value = arguments[1];"
+        "el.dispatchEvent(new Event('input', {bubbles: true}));",
+        browser.find_element(By.ID, "size"), str(value))
+
+
+def test_zooming_in_centres_the_tumour(browser, case_url, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    image = show_axial(browser)  # one tile: the canvas is the tile
+    start = tumour_centroid(image)
+    # The phantom's tumour lies in one hemisphere: off the centre, or this test proves nothing.
+    assert np.abs(start - 0.5).max() > 2 * CENTRED, f"tumour at {start}: already centred"
+    size = tumour_pixels(image).sum()
+    for zoom in (1.5, 2.5):
+        set_zoom(browser, zoom)
+        image = changed_view(browser, image, f"zoom {zoom}")
+        centre = tumour_centroid(image)
+        assert np.abs(centre - 0.5).max() < CENTRED, f"zoom {zoom}: tumour at {centre}"
+        assert tumour_pixels(image).sum() > size * 1.5  # it was magnified
+        size = tumour_pixels(image).sum()
+        shot(f"zoom-{zoom}")
+    set_zoom(browser, 1)  # 100% frames the whole image again, as on arrival
+    image = changed_view(browser, image, "zoom 100%")
+    assert np.abs(tumour_centroid(image) - start).max() < CENTRED / 2
+
