@@ -36,6 +36,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SAME_PICTURE = 1.5  # mean absolute difference (0-255) under which two canvas pictures match
 CENTRED = 0.03  # how far (fraction of the tile's width / height) a centred tumour may lie off
+HEAT = 12  # a pixel whose colour moves more than this (0-255, any channel) carries saliency
 
 
 @pytest.fixture(scope="module")
@@ -336,3 +337,56 @@ def test_zooming_in_centres_the_tumour(browser, case_url, shot):
     image = changed_view(browser, image, "zoom 100%")
     assert np.abs(tumour_centroid(image) - start).max() < CENTRED / 2
 
+
+def brain_region(base: np.ndarray) -> np.ndarray:
+    """Pixels of the brain in a picture of the base volume alone (filled, grown by 3 pixels so
+    the edge's interpolation counts as brain)."""
+    inside = ndimage.binary_fill_holes(ndimage.binary_opening(base.max(axis=-1) > 6,
+                                                              structure=np.ones((3, 3))))
+    return ndimage.binary_dilation(inside, iterations=3)
+
+
+def heat_pixels(image: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Pixels where `image` differs from the picture of the base volume alone."""
+    return np.abs(image - base).max(axis=-1) > HEAT
+
+
+def toggle(browser, element_id: str, before: np.ndarray, what: str) -> np.ndarray:
+    """Click a viewer checkbox; return the settled picture after it changed."""
+    box = browser.find_element(By.ID, element_id)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    box.click()
+    return changed_view(browser, before, what)
+
+
+def test_saliency_stays_inside_the_brain(browser, case_url, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    image = show_axial(browser)  # the classified slice, where the saliency map lies
+    assert browser.find_element(By.ID, "heatmap-brain").is_selected()  # restricted by default
+    heat = toggle(browser, "toggle-segmentation", image, "hiding the tumour")
+    shot("saliency")
+    base = toggle(browser, "toggle-heatmap", heat, "hiding the saliency")
+    brain = brain_region(base)
+    assert 0.05 < brain.mean() < 0.9, "no brain found in the picture"
+    shown = heat_pixels(heat, base)
+    assert shown[brain].sum() > 500, "no saliency shown inside the brain"
+    assert shown[~brain].sum() == 0, f"{shown[~brain].sum()} saliency pixels outside the brain"
+
+    # The viewer's own restriction, for a map that is not cut to the brain (a heatmap written
+    # before the pipeline did so): heat on the whole slice, outside the head too.
+    browser.execute_script("""
+        const nv = window.gliomaViewer.nv;
+        const heat = nv.volumes.find((v) => v.colormap === 'gl_heat');
+        const [, nx, ny] = heat.hdr.dims;
+        const k = Number(document.getElementById('viewer-panel').dataset.sliceIndex);
+        heat.img.fill(0.8, nx * ny * k, nx * ny * (k + 1));
+    """)
+    unmasked = toggle(browser, "toggle-heatmap", base, "showing the whole-slice saliency")
+    shot("whole-slice-inside-brain")
+    shown = heat_pixels(unmasked, base)
+    assert shown[brain].mean() > 0.9, "the whole-slice heat does not cover the brain"
+    assert shown[~brain].sum() == 0, "'Only inside the brain' let saliency out of the brain"
+    everywhere = toggle(browser, "heatmap-brain", unmasked, "'Only inside the brain' off")
+    shot("whole-slice-everywhere")
+    assert heat_pixels(everywhere, base)[~brain].mean() > 0.3, "heat outside the brain not shown"
