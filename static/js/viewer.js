@@ -35,7 +35,7 @@ export const OVERLAY_STYLES = {
   // legend: app/cases/findings.py), so cal_min / cal_max do not apply.
   segmentation: { colormap: 'gl_mask', opacity: 0.7, cal_min: 0.5, cal_max: 4, labels: true },
 };
-/** Overlays that outline the tumour: drawn on top, centre the crosshair and the zoom. */
+/** Overlays that outline the tumour: drawn on top; the crosshair and the zoom centre on them. */
 const TUMOUR_KEYS = ['segmentation', 'mask'];
 const TWO_D = new Set(['axial', 'coronal', 'sagittal']);
 const AXIS = { axial: 2, coronal: 1, sagittal: 0 }; // RAS voxel axis each 2D mode pages through
@@ -242,7 +242,7 @@ export async function createViewer(panel, options = {}) {
     if (index > 0) nv.setOpacity(index, entry.visible ? entry.opacity : 0);
   }
 
-  /** Centre of the tumour candidate in mm (null without a mask): zoom centres on it. */
+  /** Centre of the tumour candidate in mm (null without a mask): zooming in centres it. */
   let tumourMM = null;
 
   /** Put the crosshair on axial slice `k` of the canonical grid, at the tumour's centre when known. */
@@ -420,13 +420,34 @@ export async function createViewer(panel, options = {}) {
     });
   }
 
+  /** Centre (mm) of the extents NiiVue frames in its 2D tiles (the base volume's, at zoom 1). */
+  function frameCentreMM() {
+    const box = nv.opts.isSliceMM ? nv.volumeObject3D : nv.volumes[0];
+    const [lo, hi] = nv.opts.isSliceMM ? [box.extentsMin, box.extentsMax]
+      : [box.extentsMinOrtho, box.extentsMaxOrtho];
+    return [0, 1, 2].map((i) => (lo[i] + hi[i]) / 2);
+  }
+
+  /**
+   * NiiVue's 2D pan that shows the point `q` (mm) at the centre of every 2D tile at `zoom`.
+   * A tile shows the window ((min - pan) / zoom, (max - pan) / zoom) of the framed extents, so
+   * its centre is (C - pan) / zoom with C the extents' centre: pan = C - zoom · q. One 3D pan
+   * serves the axial, coronal and sagittal tiles alike (each reads its own two axes).
+   */
+  function panShowing(q, zoom) {
+    const c = frameCentreMM();
+    return [0, 1, 2].map((i) => c[i] - zoom * q[i]);
+  }
+
   on('size', 'input', (event) => {
     const zoom = Number(event.target.value);
-    // Zoom about the tumour's centre (NiiVue zooms about the point P when pan = (1 - zoom) · P),
-    // about the crosshair when there is no tumour candidate.
-    const centre = tumourMM || Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3);
+    // Zooming in brings the tumour's centre to the middle of each 2D tile and keeps it there
+    // (the crosshair without a tumour candidate); at 100% and below, the whole image is framed.
+    const target = zoom > 1
+      ? (tumourMM || Array.from(nv.frac2mm(nv.scene.crosshairPos)).slice(0, 3))
+      : frameCentreMM();
     nv.scene.volScaleMultiplier = zoom;
-    nv.setPan2Dxyzmm([(1 - zoom) * centre[0], (1 - zoom) * centre[1], (1 - zoom) * centre[2], zoom]);
+    nv.setPan2Dxyzmm([...panShowing(target, zoom), zoom]);
     setOutput(panel, 'size', `${Math.round(zoom * 100)}%`);
   });
 

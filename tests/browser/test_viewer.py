@@ -16,6 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions as EC
@@ -34,6 +35,8 @@ from tests.browser.test_flows import (
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 SAME_PICTURE = 1.5  # mean absolute difference (0-255) under which two canvas pictures match
+CENTRED = 0.03  # how far (fraction of the tile's width / height) a centred tumour may lie off
+HEAT = 12  # a pixel whose colour moves more than this (0-255, any channel) carries saliency
 
 
 @pytest.fixture(scope="module")
@@ -293,3 +296,97 @@ def test_laptop_screen_shows_the_class_and_the_viewer_without_scrolling(browser,
         shot()
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def tumour_centroid(image: np.ndarray) -> np.ndarray:
+    """(x, y) centre of the label map's pixels as fractions of the picture's width and height.
+
+    The crosshair's one-pixel lines share the oedema's sky blue: an opening removes them.
+    """
+    mask = ndimage.binary_opening(tumour_pixels(image), structure=np.ones((5, 5)))
+    ys, xs = np.nonzero(mask)
+    assert xs.size > 50, "the tumour is not visible"
+    return np.array([xs.mean() / image.shape[1], ys.mean() / image.shape[0]])
+
+
+def set_zoom(browser, value: float) -> None:
+    """Move the zoom slider to `value` as its input event reports it (a drag's end point)."""
+    browser.execute_script(
+        "const el = arguments[0]; el.value = arguments[1];"
+        "el.dispatchEvent(new Event('input', {bubbles: true}));",
+        browser.find_element(By.ID, "size"), str(value))
+
+
+def test_zooming_in_centres_the_tumour(browser, case_url, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    image = show_axial(browser)  # one tile: the canvas is the tile
+    start = tumour_centroid(image)
+    # The phantom's tumour lies in one hemisphere: off the centre, or this test proves nothing.
+    assert np.abs(start - 0.5).max() > 2 * CENTRED, f"tumour at {start}: already centred"
+    size = tumour_pixels(image).sum()
+    for zoom in (1.5, 2.5):
+        set_zoom(browser, zoom)
+        image = changed_view(browser, image, f"zoom {zoom}")
+        centre = tumour_centroid(image)
+        assert np.abs(centre - 0.5).max() < CENTRED, f"zoom {zoom}: tumour at {centre}"
+        assert tumour_pixels(image).sum() > size * 1.5  # it was magnified
+        size = tumour_pixels(image).sum()
+        shot(f"zoom-{zoom}")
+    set_zoom(browser, 1)  # 100% frames the whole image again, as on arrival
+    image = changed_view(browser, image, "zoom 100%")
+    assert np.abs(tumour_centroid(image) - start).max() < CENTRED / 2
+
+
+def brain_region(base: np.ndarray) -> np.ndarray:
+    """Pixels of the brain in a picture of the base volume alone (filled, grown by 3 pixels so
+    the edge's interpolation counts as brain)."""
+    inside = ndimage.binary_fill_holes(ndimage.binary_opening(base.max(axis=-1) > 6,
+                                                              structure=np.ones((3, 3))))
+    return ndimage.binary_dilation(inside, iterations=3)
+
+
+def heat_pixels(image: np.ndarray, base: np.ndarray) -> np.ndarray:
+    """Pixels where `image` differs from the picture of the base volume alone."""
+    return np.abs(image - base).max(axis=-1) > HEAT
+
+
+def toggle(browser, element_id: str, before: np.ndarray, what: str) -> np.ndarray:
+    """Click a viewer checkbox; return the settled picture after it changed."""
+    box = browser.find_element(By.ID, element_id)
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    box.click()
+    return changed_view(browser, before, what)
+
+
+def test_saliency_stays_inside_the_brain(browser, case_url, shot):
+    browser.get(case_url)
+    wait_rendered(browser, 180)
+    image = show_axial(browser)  # the classified slice, where the saliency map lies
+    assert browser.find_element(By.ID, "heatmap-brain").is_selected()  # restricted by default
+    heat = toggle(browser, "toggle-segmentation", image, "hiding the tumour")
+    shot("saliency")
+    base = toggle(browser, "toggle-heatmap", heat, "hiding the saliency")
+    brain = brain_region(base)
+    assert 0.05 < brain.mean() < 0.9, "no brain found in the picture"
+    shown = heat_pixels(heat, base)
+    assert shown[brain].sum() > 500, "no saliency shown inside the brain"
+    assert shown[~brain].sum() == 0, f"{shown[~brain].sum()} saliency pixels outside the brain"
+
+    # The viewer's own restriction, for a map that is not cut to the brain (a heatmap written
+    # before the pipeline did so): heat on the whole slice, outside the head too.
+    browser.execute_script("""
+        const nv = window.gliomaViewer.nv;
+        const heat = nv.volumes.find((v) => v.colormap === 'gl_heat');
+        const [, nx, ny] = heat.hdr.dims;
+        const k = Number(document.getElementById('viewer-panel').dataset.sliceIndex);
+        heat.img.fill(0.8, nx * ny * k, nx * ny * (k + 1));
+    """)
+    unmasked = toggle(browser, "toggle-heatmap", base, "showing the whole-slice saliency")
+    shot("whole-slice-inside-brain")
+    shown = heat_pixels(unmasked, base)
+    assert shown[brain].mean() > 0.9, "the whole-slice heat does not cover the brain"
+    assert shown[~brain].sum() == 0, "'Only inside the brain' let saliency out of the brain"
+    everywhere = toggle(browser, "heatmap-brain", unmasked, "'Only inside the brain' off")
+    shot("whole-slice-everywhere")
+    assert heat_pixels(everywhere, base)[~brain].mean() > 0.3, "heat outside the brain not shown"

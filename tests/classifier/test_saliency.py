@@ -145,3 +145,41 @@ def test_the_viewer_uses_the_same_saliency_colour_map_as_the_png():
     assert found, "SALIENCY_ANCHORS not found in colormaps.js"
     anchors = json.loads(re.sub(r",\s*\]", "]", found.group(1)))
     assert np.array_equal(np.asarray(anchors, np.float32), _CIVIDIS_ANCHORS)
+
+
+class _EverywhereSalient:
+    """A classifier stand-in whose Grad-CAM is 1 on every input pixel (no TensorFlow)."""
+
+    def gradcam(self, batch: np.ndarray, class_index: int) -> np.ndarray:
+        return np.ones(batch.shape[:3], np.float32)
+
+
+@pytest.mark.parametrize("background", [0.0, 4.0], ids=["skull-stripped", "noisy-background"])
+def test_saliency_stage_leaves_no_heat_outside_the_brain(tmp_path, background):
+    """Saliency is cut to the brain the classifier saw, also when the background is not 0."""
+    from types import SimpleNamespace
+
+    from app.pipeline.analysis.context import AnalysisContext
+    from app.pipeline.analysis.stages import SaliencyResult, SaliencyStage, SubtypeOutput
+    from app.pipeline.models.inputs import PreparedInput, build_from_slices
+
+    rng = np.random.default_rng(0)
+    xx, yy = np.mgrid[:48, :40]
+    brain = (xx - 26) ** 2 / 18**2 + (yy - 20) ** 2 / 15**2 <= 1  # off-centre, not square
+    plane = np.where(brain, 100.0, background) + rng.uniform(0, background, brain.shape)
+    slabs = {s: np.repeat(plane[:, :, None], 3, axis=2).astype(np.float32)
+             for s in ("flair", "t1", "t1ce", "t2")}
+    norm = {s: {"method": "none"} for s in slabs}
+    batch, geometry = build_from_slices(slabs, layout="channels4", image_size=32,
+                                        normalisation=norm)
+    ctx = AnalysisContext(paths={}, models=None, scratch=tmp_path)
+    prepared = PreparedInput(batch, geometry, [9, 10, 11], 10, slabs)
+    ctx.set_result("subtype", SubtypeOutput(prepared, SimpleNamespace(class_index=0)))
+
+    SaliencyStage(_EverywhereSalient()).run(ctx)
+
+    maps = ctx.result("saliency", SaliencyResult).slice_maps
+    assert maps.shape == (48, 40, 3)
+    assert maps[~brain].max() == 0.0, "saliency outside the brain"
+    inner = (xx - 26) ** 2 / 14**2 + (yy - 20) ** 2 / 11**2 <= 1
+    assert maps[inner].min() > 0.5  # the heat inside the brain is kept

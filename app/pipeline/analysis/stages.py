@@ -13,9 +13,10 @@ import numpy as np
 
 from app.pipeline.analysis.context import AnalysisContext, Stage
 from app.pipeline.errors import InvalidInputError
+from app.pipeline.intensity import brain_mask
 from app.pipeline.io.naming import SEQUENCES
 from app.pipeline.lesion.slice_finder import SliceResult, locate_lesion
-from app.pipeline.models.inputs import PreparedInput, prepare_case
+from app.pipeline.models.inputs import PreparedInput, prepare_case, read_slabs
 from app.pipeline.models.prediction import SubtypeResult
 from app.pipeline.models.registry import ModelSet
 from app.pipeline.outcomes import Outcome
@@ -245,13 +246,20 @@ class SaliencyStage:
     runs_when_ended: bool = False
 
     def run(self, ctx: AnalysisContext) -> None:
-        """Store a SaliencyResult."""
+        """Store a SaliencyResult: maps that are 0 outside the brain.
+
+        The brain is the one the classifier's input was built on (``intensity.brain_mask`` of
+        the FLAIR slab), so a scan whose background is not exactly 0 (not skull-stripped, or
+        noisy) gets no saliency outside the head either.
+        """
         from app.pipeline.render.saliency import maps_to_slices
 
         out = ctx.result("subtype", SubtypeOutput)
         prepared = out.prepared
         cams = self.classifier.gradcam(prepared.batch, out.result.class_index)
-        brain = prepared.slabs["flair"] != 0 if prepared.slabs is not None else None
+        slabs = (prepared.slabs if prepared.slabs is not None
+                 else read_slabs(ctx.case, prepared.indices))
+        brain = brain_mask(np.asarray(slabs["flair"], dtype=np.float32))
         ctx.set_result(self.name, SaliencyResult(maps_to_slices(cams, prepared.geometry, brain)))
 
 
