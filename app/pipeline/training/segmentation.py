@@ -277,6 +277,7 @@ class SegmentationTrainConfig:
     crop: int = 48
     base_filters: int = 16
     et_repeat: int = 2
+    n_postprocessing: int = 48  # validation phantoms (val_seed) that choose min_enhancing_ml
 
     def describe(self) -> dict[str, Any]:
         """Return the config as a JSON-ready dict."""
@@ -295,8 +296,8 @@ def train(
     c = config
     if len({c.train_seed, c.val_seed, c.test_seed}) != 3:
         raise ValueError("training, validation and test seeds must be distinct")
-    if min(c.n_train, c.n_val, c.epochs) < 1:
-        raise ValueError("n_train, n_val and epochs must be at least 1")
+    if min(c.n_train, c.n_val, c.epochs, c.n_postprocessing) < 1:
+        raise ValueError("n_train, n_val, n_postprocessing and epochs must be at least 1")
     n_train, n_val, train_seed, val_seed, test_seed = (
         c.n_train, c.n_val, c.train_seed, c.val_seed, c.test_seed)
     epochs, batch_size, learning_rate, crop, base_filters, et_repeat = (
@@ -369,7 +370,7 @@ def train(
     card.justification = JUSTIFICATION
     card.intended_use = INTENDED_USE
     card.save(out)
-    choose_min_enhancing_ml(out, n=n_val, seed=val_seed, progress=say)
+    choose_min_enhancing_ml(out, n=c.n_postprocessing, seed=val_seed, progress=say)
     return SegmentationCard.load(out)
 
 
