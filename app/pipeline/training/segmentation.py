@@ -343,8 +343,9 @@ def train(
     card.seeds = {"training": train_seed, "validation": val_seed, "test": test_seed}
     card.training_data = (
         f"{n_train} synthetic phantoms for training (synthetic phantoms, seed {train_seed}) "
-        f"and {n_val} for model selection (seed {val_seed}), classes A/O/G balanced, BraTS "
-        "geometry on the MNI152 template. No patient data."
+        f"and {n_val} for model selection (seed {val_seed}; {c.n_postprocessing} of that seed "
+        "choose the enhancing-volume rule), classes A/O/G balanced, BraTS geometry on the MNI152 "
+        "template. No patient data."
     )
     card.training = {
         "training_cases": n_train,
