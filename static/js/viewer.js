@@ -80,7 +80,9 @@ export async function createViewer(panel, options = {}) {
     backColor: [0, 0, 0, 1],
     isRadiologicalConvention: convention === 'radiological',
     showAllOrientationMarkers: true, // R and L (and A/P, S/I) on every 2D tile
-    crosshairColor: [0.34, 0.71, 0.91, 1], // Okabe-Ito sky blue
+    // Okabe-Ito bluish green: no sub-region (vermillion, sky blue, reddish purple) and no
+    // saliency colour (cividis) uses it, so the crosshair never hides in an overlay.
+    crosshairColor: [0.0, 0.62, 0.45, 1],
     crosshairWidth: 1,
     show3Dcrosshair: options.sliceIndex !== null && options.sliceIndex !== undefined,
     isResizeCanvas: true,

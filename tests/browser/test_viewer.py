@@ -95,6 +95,12 @@ def reddish_purple(image: np.ndarray) -> np.ndarray:
     return (r - g > 30) & (b - g > 12) & (r - b < 70) & (r > 120)
 
 
+def bluish_green(image: np.ndarray) -> np.ndarray:
+    """Pixels of the crosshair's bluish green (no overlay uses it)."""
+    r, g, b = image[..., 0].astype(int), image[..., 1].astype(int), image[..., 2].astype(int)
+    return (g - r > 90) & (g - b > 20) & (b - r > 50)
+
+
 def tumour_pixels(image: np.ndarray) -> np.ndarray:
     """Pixels of any sub-region of the label map overlay."""
     return vermillion(image) | sky_blue(image) | reddish_purple(image)
@@ -301,7 +307,7 @@ def test_laptop_screen_shows_the_class_and_the_viewer_without_scrolling(browser,
 def tumour_centroid(image: np.ndarray) -> np.ndarray:
     """(x, y) centre of the label map's pixels as fractions of the picture's width and height.
 
-    The crosshair's one-pixel lines share the oedema's sky blue: an opening removes them.
+    An opening keeps thin lines (the crosshair, the outline mode) out of it.
     """
     mask = ndimage.binary_opening(tumour_pixels(image), structure=np.ones((5, 5)))
     ys, xs = np.nonzero(mask)
@@ -325,6 +331,12 @@ def test_zooming_in_centres_the_tumour(browser, case_url, shot):
     # The phantom's tumour lies in one hemisphere: off the centre, or this test proves nothing.
     assert np.abs(start - 0.5).max() > 2 * CENTRED, f"tumour at {start}: already centred"
     size = tumour_pixels(image).sum()
+    # The crosshair has its own colour: its lines cross the whole tile, none of it oedema blue.
+    height, width = image.shape[:2]
+    crosshair = bluish_green(image)
+    assert (crosshair.sum(axis=1) > 0.6 * width).any(), "no horizontal crosshair line"
+    assert (crosshair.sum(axis=0) > 0.6 * height).any(), "no vertical crosshair line"
+    assert not (sky_blue(image).sum(axis=1) > 0.6 * width).any(), "an oedema-blue line"
     for zoom in (1.5, 2.5):
         set_zoom(browser, zoom)
         image = changed_view(browser, image, f"zoom {zoom}")
