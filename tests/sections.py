@@ -1,22 +1,23 @@
-"""Summaries of every outcome with the sections the real stages write (no TensorFlow).
+"""Summaries of every outcome as the real analysis writes them (no TensorFlow).
 
-The `segmentation` section and the "no tumour" ending come from the real `LesionStage` run on a
-small label map (with a stand-in segmenter); the `tumour_type` section from the real
-`TumourTypeModel.summarise` with the shipped demo card, temperature and OOD statistics fed with
-chosen logits and features; the outcome and message from the real `scope_outcome`.
+`outcome_summary` runs the real `analyse_case` with the real stages in their real order and the
+shipped cards, on a small brain, with stand-ins for the models (`analyse_with_stand_ins`): the
+`tumour_type` section comes from the real `TumourTypeModel.summarise` with the shipped demo card,
+temperature and OOD statistics fed with chosen logits and features; the `segmentation` section
+and the "no tumour" ending from the real `LesionStage` on a small label map. So a summary has
+only the sections a real case of its outcome can have (the scope runs before the segmentation).
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
-
-from tests.factories import make_summary
 
 ROOT = Path(__file__).resolve().parent.parent
 TUMOUR_TYPE_DIR = ROOT / "models" / "tumour-type-demo"
@@ -39,25 +40,6 @@ def label_map(kind: str = "glioma") -> np.ndarray:
         labels[r <= 6] = 4
         labels[r <= 3] = 1
     return labels
-
-
-def lesion_stage(labels: np.ndarray) -> tuple[dict[str, Any], tuple[str, str] | None]:
-    """Run the real LesionStage on `labels`; return (its summary keys, (outcome, message) of
-    an early end or None)."""
-    from app.pipeline.analysis.context import AnalysisContext
-    from app.pipeline.analysis.stages import LesionStage
-
-    brain = np.zeros(SHAPE, bool)
-    brain[2:-2, 2:-2, 1:-1] = True
-    case = SimpleNamespace(voxel_size=(1.0, 1.0, 1.0), affine=np.diag([1.0, 1.0, 1.0, 1.0]),
-                           flair=brain.astype(np.float32))
-    segmenter = SimpleNamespace(segment=lambda _case: SimpleNamespace(labels=labels))
-    with tempfile.TemporaryDirectory() as scratch:
-        ctx = AnalysisContext(paths={}, models=None, scratch=Path(scratch))
-        ctx.case = case
-        LesionStage(card=None, segmenter=segmenter).run(ctx)
-    ended = (str(ctx.ended.outcome), ctx.ended.message) if ctx.ended else None
-    return ctx.summary_keys, ended
 
 
 @functools.cache
@@ -88,38 +70,48 @@ def tumour_type_result(kind: str = "glioma", p: float = 0.97,
     return TumourTypeModel.summarise(model, logits, features)
 
 
-def outcome_summary(outcome: str, **summary_args: Any) -> dict[str, Any]:
-    """Return a summary as the pipeline writes it for `outcome` (an Outcome value), with the
-    sections and message the real stages give it. `summary_args` go to `make_summary`."""
-    from app.pipeline.analysis.stages import scope_outcome
+OUTCOME_INPUTS: dict[str, dict[str, Any]] = {
+    "subtype": {"scope": ("glioma", 0.97)},
+    "needs_review": {"scope": ("glioma", 0.97), "sequences": "swapped"},
+    "no_tumour": {"scope": ("glioma", 0.97), "labels": "tiny"},
+    "not_glioma": {"scope": ("meningioma", 0.93)},
+    "uncertain_type": {"scope": ("glioma", 0.6)},
+    "out_of_distribution": {"scope": ("glioma", 0.97), "unlike_training": True},
+}
+"""What the stand-in models answer for each outcome: the tumour-type model's (type, p), the
+segmenter's label map ("no_tumour": a 0.1 mL speck, decided by the segmentation), the sequence
+model's table ("needs_review": FLAIR and T2 swapped)."""
 
-    if outcome == "no_tumour":
-        keys, ended = lesion_stage(label_map("tiny"))
-        assert ended is not None and ended[0] == "no_tumour"
-        return make_summary(outcome="no_tumour", message=ended[1], extra=keys, **summary_args)
-    if outcome == "needs_review":
-        return make_summary(outcome="needs_review", message=(
-            "The T1 and T1ce files look swapped: please check the sequence slots."),
-            **summary_args)
-    scope = {
-        "subtype": tumour_type_result("glioma", 0.97),
-        "not_glioma": tumour_type_result("meningioma", 0.93),
-        "uncertain_type": tumour_type_result("glioma", 0.6),
-        "out_of_distribution": tumour_type_result("glioma", 0.97, unlike_training=True),
-    }[outcome]
-    ended = scope_outcome(scope)
-    assert (ended[0] if ended else "subtype") == outcome, (ended, scope)
-    keys, _ = lesion_stage(label_map("glioma"))
-    extra = {**keys, "tumour_type": dict(scope), "in_distribution": scope["in_distribution"]}
-    return make_summary(outcome=outcome, message=ended[1] if ended else None, extra=extra,
-                        **summary_args)
+
+@functools.cache
+def _outcome_summary(outcome: str) -> str:
+    from tests.factories import SWAPPED_FLAIR_T2
+
+    inputs = OUTCOME_INPUTS[outcome]
+    kind, p = inputs["scope"]
+    scope = tumour_type_result(kind, p, unlike_training=inputs.get("unlike_training", False))
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = analyse_with_stand_ins(
+            small_brain_files(Path(tmp) / "in"), Path(tmp) / "out", scope,
+            label_map(inputs.get("labels", "glioma")),
+            sequences=SWAPPED_FLAIR_T2 if inputs.get("sequences") == "swapped" else None)
+    assert summary["outcome"] == outcome, (outcome, summary["outcome"], summary["message"])
+    return json.dumps(summary)
+
+
+def outcome_summary(outcome: str) -> dict[str, Any]:
+    """Return the summary the real analysis (`analyse_case` with `default_stages`, the shipped
+    cards, stand-ins for the models: `analyse_with_stand_ins`) writes for `outcome` (an Outcome
+    value), with the inputs of OUTCOME_INPUTS; a fresh copy each call."""
+    return json.loads(_outcome_summary(outcome))
 
 
 def write_real_artefacts(folder: Path, labels: np.ndarray | None = None,
-                         saliency: bool = True) -> Path:
+                         saliency: bool = True, summary: dict[str, Any] | None = None) -> Path:
     """Write a case's figures, label map and measurements into `folder` with the pipeline's own
     writers (app/pipeline/render/artefacts.py), from a small synthetic brain and `labels`
-    (default: `label_map("glioma")`), at the slice of largest tumour area; return the folder."""
+    (default: `label_map("glioma")`), at the slice of largest tumour area; return the folder.
+    With `summary`, only the artefacts it lists are kept (an early end has no label map, ...)."""
     from app.pipeline.io.naming import SEQUENCES
     from app.pipeline.lesion.measurements import measure
     from app.pipeline.render import artefacts as art
@@ -141,6 +133,11 @@ def write_real_artefacts(folder: Path, labels: np.ndarray | None = None,
     art.write_mask_nifti(labels > 0, affine, folder / art.MASK_NIFTI)
     art.write_measurements(measure(labels, (1.0, 1.0, 1.0)).to_dict(),
                            folder / art.MEASUREMENTS_JSON, folder / art.MEASUREMENTS_CSV)
+    if summary is not None:
+        listed = set(summary["artefacts"].values())
+        for path in folder.iterdir():
+            if path.name not in listed:
+                path.unlink()
     return folder
 
 
@@ -169,29 +166,63 @@ def small_brain_files(folder: Path, tumour: tuple[int, int, int] | None = (14, 2
     return paths
 
 
+IN_SLOTS = {seq: [0.97 if j == i else 0.01 for j in range(4)]
+            for i, seq in enumerate(("flair", "t1", "t1ce", "t2"))}
+"""The sequence model's table for four files in their right slots (columns: SEQUENCES order)."""
+
+SUBTYPE_PROBABILITIES = {"A": 0.1, "O": 0.1, "G": 0.8}
+"""What the stand-in subtype classifier answers on every slice."""
+
+
+def _stand_in_classifier(card: Any, probabilities: dict[str, float]) -> SimpleNamespace:
+    """A subtype classifier answering `probabilities` on every slice (its card's classes and
+    low-confidence limits), with a Grad-CAM bump in the middle of each model input."""
+    from app.pipeline.models.prediction import SubtypeResult
+
+    def classify_prepared(prepared: Any, *, no_lesion_found: bool) -> SubtypeResult:
+        row = [probabilities[c] for c in card.classes]
+        return SubtypeResult.from_probabilities(
+            np.tile(row, (len(prepared.indices), 1)), card.classes, prepared.indices,
+            prepared.centre, no_lesion_found=no_lesion_found,
+            low_confidence_limits=card.low_confidence)
+
+    def gradcam(batch: np.ndarray, class_index: int) -> np.ndarray:
+        n, size = batch.shape[0], batch.shape[1]
+        y, x = np.indices((size, size))
+        bump = np.clip(1 - np.hypot(x - size / 2, y - size / 2) / (size / 2), 0, 1)
+        return np.repeat(bump[None], n, axis=0).astype(np.float32)
+
+    return SimpleNamespace(card=card, classify_prepared=classify_prepared, gradcam=gradcam)
+
+
 def analyse_with_stand_ins(paths: dict[str, Path], out_dir: Path, scope: dict[str, Any],
-                           labels: np.ndarray | None = None) -> dict[str, Any]:
+                           labels: np.ndarray | None = None,
+                           sequences: dict[str, list[float]] | None = None,
+                           subtype: dict[str, float] | None = None) -> dict[str, Any]:
     """Run the real analysis (`analyse_case` with `default_stages`, the shipped cards) on
-    `paths` into `out_dir`, with stand-ins for the models: the tumour-type model answers
-    `scope` (a `tumour_type_result`), the segmenter `labels` (default: `label_map("glioma")`).
-    Return the summary; AssertionError when the analysis would reach the subtype stage (it
-    needs the real classifier: only outcomes that end early can be made here)."""
+    `paths` into `out_dir`, with stand-ins for the four models: the sequence model decides on
+    the table `sequences` (default IN_SLOTS: every file in its slot), the tumour-type model
+    answers `scope` (a `tumour_type_result`), the segmenter `labels` (default:
+    `label_map("glioma")`), the subtype classifier `subtype` (default SUBTYPE_PROBABILITIES) on
+    every slice. Return the summary; the stages run in their real order, so a scan the scope
+    stops is never segmented."""
     from app.pipeline.analysis.runner import analyse_case
-    from app.pipeline.analysis.stages import MIN_TUMOUR_ML, scope_outcome
     from app.pipeline.models.registry import ModelSet, read_card
+    from app.pipeline.models.sequence import Thresholds, decide_assignment
 
     labels = label_map("glioma") if labels is None else labels
-    no_tumour = np.count_nonzero(labels) / 1000 < MIN_TUMOUR_ML  # 1 mm voxels
-    assert scope_outcome(scope) is not None or no_tumour, (
-        "a confident glioma with a tumour would need the real classifier")
-    folders = {"subtype": "glioma-demo", "tumour-type": "tumour-type-demo",
-               "segmentation": "segmentation-demo"}
+    table = sequences or IN_SLOTS
+    folders = {"sequence": "sequence-demo", "subtype": "glioma-demo",
+               "tumour-type": "tumour-type-demo", "segmentation": "segmentation-demo"}
     cards = {task: read_card(ROOT / "models" / name) for task, name in folders.items()}
     models = ModelSet({
-        "subtype": SimpleNamespace(card=cards["subtype"]),
+        "sequence": SimpleNamespace(
+            card=cards["sequence"],
+            check=lambda _volumes: decide_assignment(
+                table, {slot: [0.01] * 4 for slot in table}, Thresholds())),
+        "subtype": _stand_in_classifier(cards["subtype"], subtype or SUBTYPE_PROBABILITIES),
         "tumour-type": SimpleNamespace(card=cards["tumour-type"], predict=lambda _case: scope),
         "segmentation": SimpleNamespace(
             card=cards["segmentation"], segment=lambda _case: SimpleNamespace(labels=labels)),
     })
     return analyse_case(paths, out_dir, models)
-

@@ -4,9 +4,11 @@
 findings (app/cases/findings.py): the case, the outcome (the class with its probabilities and
 uncertainty only for a subtype; the outcome's message otherwise), the tumour type and
 in-distribution score, the measurements, the montage at the chosen slice (radiological, with R/L
-markers and the tumour outline), the Grad-CAM image when there is one, the models and the
-demo-model disclaimer on every page. ReportLab (pure Python) draws it; the web tier needs no
-system library for it. Made on request, never cached: it always shows the stored result.
+markers and the tumour outline), the Grad-CAM image when there is one, the models and the demo-model
+disclaimer on every page. The models section credits the model that decided the outcome (the
+result's `decided_by`), not the subtype model whatever the outcome. ReportLab (pure Python) draws
+it; the web tier needs no system library for it. Made on request, never cached: it always shows the
+stored result.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from reportlab.platypus import (
 
 from app import storage
 from app.cases.findings import Findings, build_findings
+from app.cases.results import model_facts
 from app.cases.schemas import SUBTYPE, ResultSchema
 from app.models import Case
 from app.pipeline.classes import CLASS_NAMES, CLASSES
@@ -269,7 +272,18 @@ def _figures_block(folder: Path, result: dict[str, Any],
 
 
 def _models_block(result: dict[str, Any], st: dict[str, ParagraphStyle]) -> list[Flowable]:
-    models = result.get("models") or {"subtype": result["model"]}
+    """The model that decided the outcome (with its training data), then every model that ran,
+    the deciding one shaded."""
+    decided_by = result.get("decided_by")
+    facts = model_facts(result["model"], decided_by)
+    credit = f"The outcome was decided by the {facts.role} {facts.name}, version {facts.version}"
+    credit += (", a demonstration model trained on synthetic phantoms only, not on patient data."
+               if facts.demo else ".")
+    if facts.training_data:
+        credit += f" Training data: {facts.training_data}."
+    models = dict(result.get("models") or {})
+    if decided_by not in models:
+        models = {decided_by or "model": result["model"], **models}
     rows: list[list[Any]] = [["Task", "Model", "Version", "Demo", "Weights SHA-256"]]
     for task, block in models.items():
         sha = block.get("weights_sha256") or ""
@@ -277,8 +291,11 @@ def _models_block(result: dict[str, Any], st: dict[str, ParagraphStyle]) -> list
                      Paragraph(_text(block.get("name") or "—"), st["cell"]),
                      _text(block.get("version") or "—"), "yes" if block.get("demo") else "no",
                      (sha[:16] + "…") if sha else "—"])
+    top = tuple(i + 1 for i, task in enumerate(models) if task == (decided_by or "model"))
     return [KeepTogether([Paragraph("Models", st["h2"]),
-                          _table(rows, [28 * mm, 46 * mm, 20 * mm, 14 * mm, WIDTH - 108 * mm])])]
+                          Paragraph(_text(credit), st["body"]), Spacer(1, 3),
+                          _table(rows, [28 * mm, 46 * mm, 20 * mm, 14 * mm, WIDTH - 108 * mm],
+                                 highlight=top)])]
 
 
 def render_report(case: Case, *, now: datetime | None = None) -> bytes:

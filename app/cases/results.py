@@ -18,7 +18,7 @@ from app.cases.schemas import ResultSchema, existing_artefacts, has_result
 from app.models import Case
 from app.pipeline.classes import CLASS_NAMES, CLASSES
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
-from app.pipeline.outcomes import OUTCOME_LABELS, Outcome
+from app.pipeline.outcomes import MODEL_ROLES, OUTCOME_LABELS, Outcome
 from app.pipeline.render import artefacts as art
 from app.pipeline.render.artefacts import ARTEFACTS
 
@@ -124,8 +124,10 @@ class Figure:
 
 @dataclass(frozen=True)
 class ModelFacts:
-    """What the page says about the model."""
+    """What the page says about a model of the analysis."""
 
+    task: str | None  # its card's task; None for an old result that did not record it
+    role: str  # "tumour-type model"
     name: str
     version: str
     demo: bool
@@ -191,7 +193,8 @@ class ResultPage:
     agreement_slices: str | None  # "40, 41, 42"
     entropy: str | None  # "0.640"
     chart: Chart | None
-    model: ModelFacts
+    model: ModelFacts  # the model that decided the outcome (the result's `decided_by`)
+    other_models: tuple[ModelFacts, ...]  # the other models whose stages ran, in order
     analysis_time: str | None  # "8.8 s": the summary's total
     stage_times: tuple[tuple[str, str], ...]  # (stage, "1.9 s"), without the total
     sequences: tuple[Volume, ...]
@@ -334,6 +337,19 @@ def _sequence_check(section: dict[str, Any] | None) -> SequenceCheck | None:
     )
 
 
+def model_facts(block: dict[str, Any], task: str | None) -> ModelFacts:
+    """Return what the page says of one model block (`ModelSchema`) of `task`."""
+    sha = block.get("weights_sha256") or None
+    return ModelFacts(
+        task=task, role=MODEL_ROLES.get(task or "", task or "model"),
+        name=block.get("name") or "—", version=block.get("version") or "—",
+        demo=bool(block.get("demo")),
+        # The page ends the sentence itself: "No patient data." must not become "data..".
+        training_data=str(block.get("training_data") or "").strip().rstrip(".") or None,
+        weights_sha256=sha, weights_short=sha[:16] if sha else None,
+    )
+
+
 def _sequences(case: Case) -> tuple[Volume, ...]:
     volumes = []
     for sequence in SEQUENCES:
@@ -370,8 +386,7 @@ def build_result_page(case: Case) -> ResultPage | None:
     if not has_result(case):
         return None
     result = ResultSchema().dump(case.prediction)
-    model = result["model"]
-    sha = model.get("weights_sha256") or None
+    decided_by = result["decided_by"]
     agreement, agreement_slices = _agreement(result)
     entropy = (result.get("uncertainty") or {}).get("entropy")
     volume = result.get("candidate_volume_ml")
@@ -409,13 +424,10 @@ def build_result_page(case: Case) -> ResultPage | None:
         agreement_slices=agreement_slices,
         entropy=None if entropy is None else _fixed(entropy, 3),
         chart=_chart(result),
-        model=ModelFacts(
-            name=model.get("name") or "—", version=model.get("version") or "—",
-            demo=bool(model.get("demo")),
-            # The page ends the sentence itself: "No patient data." must not become "data..".
-            training_data=str(model.get("training_data") or "").strip().rstrip(".") or None,
-            weights_sha256=sha, weights_short=sha[:16] if sha else None,
-        ),
+        model=model_facts(result["model"], decided_by),
+        other_models=tuple(model_facts(block, task)
+                           for task, block in (result.get("models") or {}).items()
+                           if task != decided_by and block != result["model"]),
         analysis_time=analysis_time,
         stage_times=stage_times,
         sequences=_sequences(case),

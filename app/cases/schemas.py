@@ -25,6 +25,8 @@ from app.models import Case, CaseStatus, Prediction
 from app.models.case import CASE_ID_PATTERN, FailureKind
 from app.pipeline.classes import CLASS_NAMES, CLASSES, GRADE_GROUPS, TUMOUR_TYPES
 from app.pipeline.io.naming import SEQUENCES
+from app.pipeline.models.card import TASKS
+from app.pipeline.outcomes import deciding_task
 from app.pipeline.render.artefacts import ARTEFACTS
 
 log = logging.getLogger(__name__)
@@ -353,10 +355,23 @@ class ResultSchema(Dumping):
     )
     slice_method = fields.String(allow_none=True)
     candidate_volume_ml = fields.Float(required=True, allow_none=True)
-    model = fields.Nested(ModelSchema, required=True)
+    decided_by = fields.String(
+        required=True, allow_none=True,
+        metadata={"enum": [*TASKS, None],
+                  "description": "The task of the model that decided `outcome` (e.g. "
+                                 "`tumour-type` for `not_glioma`, `segmentation` for a "
+                                 "segmented tumour below the minimum volume, `subtype` for a "
+                                 "class); null when an old result did not record it and the "
+                                 "outcome has several possible deciders."},
+    )
+    model = fields.Nested(
+        ModelSchema, required=True,
+        metadata={"description": "The model that decided `outcome` (see `decided_by`)."},
+    )
     models = fields.Dict(
         keys=fields.String(), values=fields.Nested(ModelSchema),
-        metadata={"description": "The model of each task (subtype, segmentation, ...)."},
+        metadata={"description": "The model of each task whose stage ran (sequence, "
+                                 "tumour-type, segmentation, subtype), in the order they ran."},
     )
     timings = fields.Dict(
         keys=fields.String(), values=fields.Float(), required=True,
@@ -435,7 +450,14 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
     data["no_lesion_found"] = bool(data.get("no_lesion_found", False))
     data.setdefault("slice_index", prediction.slice_index)
     data.setdefault("candidate_volume_ml", prediction.candidate_volume_ml)
-    data["model"] = _model_block(data.get("model"), prediction)
+    decided = _decided_by(outcome, data.get("decided_by"))
+    stored_models = data.get("models") if isinstance(data.get("models"), dict) else {}
+    # A summary that records `decided_by` stores that model as `model`; an older one stored the
+    # subtype model there whatever the outcome: take the deciding model from its `models`.
+    recorded = "decided_by" in data or decided not in stored_models
+    data["model"] = _model_block(data.get("model") if recorded else stored_models[decided],
+                                 prediction)
+    data["decided_by"] = decided
     if "models" in data:
         data["models"] = {task: _model_block(block)
                           for task, block in (data["models"] or {}).items()}
@@ -451,6 +473,16 @@ def result_data(prediction: Prediction) -> dict[str, Any]:
     data["in_distribution"] = (float(in_distribution)
                                if isinstance(in_distribution, int | float) else None)
     return data
+
+
+def _decided_by(outcome: str, recorded: Any) -> str | None:
+    """Return the task of the model that decided `outcome` (`outcomes.deciding_task`), or None
+    when unknown or inconsistent (logged); never raises."""
+    try:
+        return deciding_task(outcome, recorded if isinstance(recorded, str) else None)
+    except ValueError as exc:
+        log.warning("result's decided_by left out: %s", exc)
+        return None
 
 
 def sequences_section(section: Any) -> dict[str, Any] | None:

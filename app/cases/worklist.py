@@ -189,7 +189,9 @@ def _flags(case: Case) -> tuple[str, ...]:
         flags.append("Low confidence")
     if summary.get("no_lesion_found"):
         flags.append("No lesion found")
-    if summary.get("model", {}).get("demo"):
+    # Any demo model that took part, as the result's disclaimer (the deciding `model` may be None).
+    models = [summary.get("model") or {}, *(summary.get("models") or {}).values()]
+    if any(isinstance(m, dict) and m.get("demo") for m in models):
         flags.append("Demo model")
     return tuple(flags)
 

@@ -9,7 +9,7 @@ import schemathesis
 from app import storage
 from app.pipeline.outcomes import OUTCOMES
 from tests.api.conftest import API, client_with_token
-from tests.factories import make_prediction
+from tests.factories import make_prediction, write_artefacts
 from tests.sections import outcome_summary, write_real_artefacts
 
 
@@ -24,7 +24,8 @@ def outcome_case(case_factory):
         case = case_factory()
         summary = outcome_summary(outcome)
         make_prediction(case, summary=summary)
-        write_real_artefacts(storage.results_dir(case.id), saliency=outcome == "subtype")
+        write_artefacts(case, ("summary.json",), summary=summary)
+        write_real_artefacts(storage.results_dir(case.id), summary=summary)
         return case, summary
 
     return make
@@ -40,8 +41,9 @@ def test_each_outcome_as_documented(api_client, api_schema, outcome_case, outcom
     subtype = outcome == "subtype"
     for key in ("class", "class_name", "grade_group", "probabilities", "uncertainty"):
         assert (result[key] is not None) is subtype, key
+    # The scope runs before the segmentation: only a case it let through has one.
     assert result["segmentation"] == (
-        None if outcome == "needs_review" else
+        None if "segmentation" not in summary else
         {k: summary["segmentation"][k] for k in ("measurements", "min_tumour_ml", "labels")})
     if "tumour_type" in summary:
         assert result["tumour_type"]["probabilities"] == pytest.approx(
@@ -51,11 +53,44 @@ def test_each_outcome_as_documented(api_client, api_schema, outcome_case, outcom
     else:
         assert result["tumour_type"] is None and result["in_distribution"] is None
     files = response.get_json()["files"]
-    assert {"segmentation.nii.gz", "measurements.json", "measurements.csv",
-            "report.pdf"} <= set(files)
-    for name in ("measurements.csv", "measurements.json", "segmentation.nii.gz"):
+    assert "report.pdf" in files and set(files) - {"report.pdf"} <= set(
+        summary["artefacts"].values())  # nothing the analysis did not write
+    segmented = {"segmentation.nii.gz", "measurements.json", "measurements.csv"}
+    assert (segmented <= set(files)) is ("segmentation" in summary)
+    for name in sorted(segmented & set(files)):
         download = api_client.get(files[name])
         api_schema["/cases/{case_id}/files/{name}"]["GET"].validate_response(download)
+
+
+@pytest.mark.parametrize(("outcome", "task"), [
+    ("not_glioma", "tumour-type"), ("out_of_distribution", "tumour-type"),
+    ("no_tumour", "segmentation"), ("subtype", "subtype"),
+])
+def test_the_result_credits_the_model_that_decided(api_client, outcome_case, outcome, task):
+    case, summary = outcome_case(outcome)
+    result = api_client.get(f"{API}/cases/{case.id}").get_json()["result"]
+    assert result["decided_by"] == task
+    assert result["model"] == result["models"][task]
+    assert result["model"]["name"] == summary["models"][task]["name"]
+    assert result["model"]["training_data"] == summary["models"][task]["training_data"]
+    assert result["disclaimer"]  # a demo model took part
+    if outcome != "subtype":
+        assert "subtype" not in result["models"]  # it never ran
+        assert "292 synthetic glioma phantoms" not in str(result)
+
+
+def test_an_old_result_credits_the_only_possible_decider(api_client, case_factory):
+    """A summary stored before `decided_by` held the subtype model as `model` for every outcome."""
+    summary = outcome_summary("not_glioma")
+    old = {**summary, "model": {"name": "glioma-demo", "version": "1.1", "demo": True,
+                                "weights_sha256": "", "training_data": "292 synthetic glioma"},
+           "models": {**summary["models"], "subtype": {"name": "glioma-demo"}}}
+    del old["decided_by"]
+    case = case_factory()
+    make_prediction(case, summary=old)
+    result = api_client.get(f"{API}/cases/{case.id}").get_json()["result"]
+    assert result["decided_by"] == "tumour-type"
+    assert result["model"]["name"] == "tumour-type-demo"
 
 
 def test_the_document_describes_the_sections(client):

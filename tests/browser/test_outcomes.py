@@ -7,8 +7,8 @@ The cases are made cheaply, not through the worker (the glioma upload in test_fl
 end with the real models, and tests/pipeline/tumour_type runs them on every type): each is stored
 through the real upload path into the live server's database and storage, analysed by the real
 runner and stages with stand-in models (tests/sections.py), and finished with the worker's own
-`finish_case`. The glioma's summary comes from `outcome_summary("subtype")`, since its subtype
-stage would need the real classifier. One browser session, signed in once, visits them all.
+`finish_case` (the glioma's subtype from a stand-in classifier). One browser session, signed in
+once, visits them all.
 """
 
 from __future__ import annotations
@@ -52,21 +52,10 @@ CLASS_PIXELS = 500  # a 4.2 rem badge or a bar has thousands; a stray anti-alias
 
 def _analyse(scenario: str, paths: dict[str, Path], out_dir: Path) -> dict:
     """Return the summary of `scenario`'s analysis, its artefacts written into `out_dir`."""
-    from app.pipeline.render import artefacts as art
-    from tests.sections import (
-        analyse_with_stand_ins,
-        label_map,
-        outcome_summary,
-        tumour_type_result,
-        write_real_artefacts,
-    )
+    from tests.sections import analyse_with_stand_ins, label_map, tumour_type_result
 
-    if scenario == "glioma":
-        summary = outcome_summary("subtype")
-        write_real_artefacts(out_dir)
-        art.write_summary(summary, out_dir / art.SUMMARY_JSON)
-        return summary
     scope, labels = {
+        "glioma": (tumour_type_result("glioma", 0.97), None),
         "meningioma": (tumour_type_result("meningioma", 0.93), None),
         "pituitary": (tumour_type_result("pituitary", 0.93), None),
         "metastasis": (tumour_type_result("metastasis", 0.93), None),

@@ -5,6 +5,7 @@ overlay with its sub-regions, and the downloads (label map, measurements, report
 from __future__ import annotations
 
 import pytest
+from markupsafe import escape
 
 from app.cases.findings import SEGMENT_STYLES, measurement_rows
 from app.models.case import Scan
@@ -29,14 +30,14 @@ def _scans(db, case) -> None:
 def outcome_case(db, case_factory):
     """A finished case of `outcome` with the real stages' sections, its scans and artefacts."""
 
-    def make(outcome: str, **summary_args):
+    def make(outcome: str):
         case = case_factory(pseudonym="PH 9")
-        summary = outcome_summary(outcome, **summary_args)
+        summary = outcome_summary(outcome)
         make_prediction(case, summary=summary)
         write_artefacts(case, ("summary.json",), summary=summary)
         from app import storage
 
-        write_real_artefacts(storage.results_dir(case.id))
+        write_real_artefacts(storage.results_dir(case.id), summary=summary)
         _scans(db, case)
         return case, summary
 
@@ -92,7 +93,9 @@ def test_no_tumour_from_the_segmentation(logged_in_client, outcome_case):
     assert summary["message"].startswith("No tumour was found: the segmented whole tumour is")
     assert summary["message"] in _text(response)
     assert p.by_id["measure-wt"]["_tag"] == "tr"
-    assert "tumour-type" not in p.by_id  # the scope stage did not run after the early end
+    # The scope ran first and let the scan through as a glioma; the segmentation then ended it.
+    assert p.by_id["tumour-type"]["data-type"] == "glioma"
+    assert p.by_id["model-decided"]["data-task"] == "segmentation"
     assert "0.1 mL" in _text(response) and "no enhancing tumour to measure" in _text(response)
 
 
@@ -180,9 +183,17 @@ def test_old_case_keeps_the_candidate_overlay(db, logged_in_client, case_factory
 
 
 def test_status_endpoint_carries_the_sections(logged_in_client, outcome_case):
-    case, summary = outcome_case("not_glioma")
+    case, summary = outcome_case("subtype")
     result = logged_in_client.get(f"/cases/{case.id}/status").get_json()["result"]
     assert result["segmentation"]["measurements"] == summary["segmentation"]["measurements"]
+    assert result["tumour_type"]["tumour_type"] == "glioma"
+    assert result["in_distribution"] == summary["in_distribution"]
+
+
+def test_status_endpoint_of_a_case_the_scope_ended(logged_in_client, outcome_case):
+    case, summary = outcome_case("not_glioma")
+    result = logged_in_client.get(f"/cases/{case.id}/status").get_json()["result"]
+    assert result["segmentation"] is None  # the scope ended it before the segmentation
     assert result["tumour_type"]["tumour_type"] == "meningioma"
     assert result["in_distribution"] == summary["in_distribution"]
     assert result["class"] is None and result["probabilities"] is None
@@ -214,3 +225,42 @@ def test_the_viewer_hint_names_the_overlays_there_are(logged_in_client, outcome_
     hint = _text(response).split('id="viewer-hint">')[1].split("</p>")[0]
     assert hint.startswith("The crosshair starts on the chosen slice. The tumour")
     assert "sub-regions are coloured as in the legend" in hint
+
+
+SUBTYPE_TRAINING = "292 synthetic glioma phantoms"
+"""Words of the subtype model's training data (models/glioma-demo/card.json)."""
+
+
+def _model_section(html: str) -> str:
+    return html.split('id="model-title"')[1].split("</section>")[0]
+
+
+@pytest.mark.parametrize(("outcome", "task", "name"), [
+    ("not_glioma", "tumour-type", "tumour-type-demo"),
+    ("uncertain_type", "tumour-type", "tumour-type-demo"),
+    ("out_of_distribution", "tumour-type", "tumour-type-demo"),
+    ("no_tumour", "segmentation", "segmentation-demo"),
+    ("needs_review", "sequence", "sequence-demo"),
+    ("subtype", "subtype", "glioma-demo"),
+])
+def test_the_page_credits_the_model_that_decided(logged_in_client, outcome_case, outcome, task,
+                                                 name):
+    case, summary = outcome_case(outcome)
+    response = logged_in_client.get(f"/cases/{case.id}")
+    p = page(response)
+    html = _text(response)
+    card = summary["models"][task]
+    assert p.by_id["model-decided"]["data-task"] == task
+    assert f'id="model-name">{name}</span>' in html
+    assert f'id="model-version">{card["version"]}</span>' in html
+    training = str(escape(card["training_data"].rstrip(".")))  # as the page writes it
+    assert f'id="training-data">{training}</dd>' in html
+    note = html.split('id="phantom-note"')[1].split("</p>")[0]
+    assert f"{name} {card['version']}" in note and training in note
+    assert "trained only on synthetic phantoms" in note  # the demo disclaimer stays
+    assert "demo-banner" in p.by_id
+    if outcome != "subtype":
+        assert SUBTYPE_TRAINING not in html and "glioma-demo" not in html
+    # The models that ran before the decider are listed; none that did not run.
+    others = [a["data-task"] for a in p.all("li") if "data-task" in a]
+    assert others == [t for t in summary["models"] if t != task]

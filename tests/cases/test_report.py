@@ -31,7 +31,7 @@ def report_case(case_factory):
         case = case_factory(pseudonym="PH 9", **case_fields)
         summary = outcome_summary(outcome)
         make_prediction(case, summary=summary)
-        write_real_artefacts(storage.results_dir(case.id), saliency=saliency)
+        write_real_artefacts(storage.results_dir(case.id), saliency=saliency, summary=summary)
         return case, summary
 
     return make
@@ -95,7 +95,8 @@ def test_subtype_report_has_the_facts(report_case):
     m = summary["segmentation"]["measurements"]
     assert f"{m['wt_ml']:.1f} mL" in text and "RANO bidimensional" in text
     assert "Montage" in text and "Grad-CAM" in text
-    assert "test-model" in text  # the models table (make_summary's card name)
+    assert "glioma-demo" in text  # the models table (the shipped subtype card)
+    assert "decided by the subtype model (A / O / G) glioma-demo" in " ".join(text.split())
     assert text.count("trained on synthetic phantoms only, not for clinical use") >= 2
 
 
@@ -108,6 +109,20 @@ def test_other_outcomes_give_the_message_and_no_class(report_case, outcome):
     assert "No glioma subtype is given" in text
     assert "Probability" not in text and "vote" not in text
     assert "Grad-CAM" not in text  # no saliency figure for an early end
+
+
+@pytest.mark.parametrize(("outcome", "role", "name"), [
+    ("not_glioma", "tumour-type model", "tumour-type-demo"),
+    ("no_tumour", "segmentation model", "segmentation-demo"),
+])
+def test_the_report_credits_the_model_that_decided(report_case, outcome, role, name):
+    case, summary = report_case(outcome, saliency=False)
+    text = " ".join(pdf_text(render_report(case)).split())
+    version = summary["models"][summary["decided_by"]]["version"]
+    assert f"The outcome was decided by the {role} {name}, version {version}" in text
+    assert "Training data:" in text and "No patient data" in text
+    assert "292 synthetic glioma phantoms" not in text and "glioma-demo" not in text
+    assert text.count("trained on synthetic phantoms only, not for clinical use") >= 2
 
 
 def test_a_damaged_figure_is_left_out_not_the_report(case_factory, tmp_path):

@@ -27,7 +27,7 @@ from app.pipeline.render import artefacts
 CONTRACT_KEYS = {
     "class", "class_name", "grade_group", "probabilities", "uncertainty", "low_confidence",
     "no_lesion_found", "message", "slice_index", "slice_method", "candidate_volume_ml", "model",
-    "models", "outcome", "timings", "artefacts",
+    "models", "decided_by", "outcome", "timings", "artefacts",
 }
 
 
@@ -77,6 +77,7 @@ class NoTumourStage:
     name: str = "scope"
     label: str = "Checking the tumour type"
     runs_when_ended: bool = False
+    task: str | None = "tumour-type"
 
     def run(self, ctx: AnalysisContext) -> None:
         ctx.add_to_summary(scope={"tumour": False})
@@ -93,6 +94,9 @@ def test_a_stage_can_end_the_analysis_early(tiny_models, phantom_paths, tmp_path
     for key in ("class", "class_name", "grade_group", "probabilities", "uncertainty"):
         assert summary[key] is None
     assert summary["scope"] == {"tumour": False}
+    # The stage that ended it decided: its model is credited, not the subtype model.
+    assert summary["decided_by"] == "tumour-type" and summary["model"] is None
+    assert "subtype" not in summary["models"]
     assert set(summary["timings"]) == {"ingest", "lesion", "scope", "artefacts", "total"}
     assert summary["slice_method"] == "robust" and summary["slice_index"] is not None
     # The user still sees the montage and the candidate mask, and nothing else is promised.
@@ -123,6 +127,7 @@ def test_artefacts_stage_runs_after_an_early_end_before_any_lesion(
         name: str = "sequence"
         label: str = "Checking the sequences"
         runs_when_ended: bool = False
+        task: str | None = "sequence"
 
         def run(self, ctx: AnalysisContext) -> None:
             ctx.end_early("needs_review", "T1 and T1ce look swapped.")

@@ -1,12 +1,12 @@
 """The analysis context and the stage protocol every analysis stage follows.
 
-A stage is any object with a ``name`` (the key of its result and its timing), a ``label`` (words
-for the waiting page), ``runs_when_ended`` (True only for stages that must run even after an
-earlier stage ended the analysis, such as the artefacts the user still sees) and
-``run(ctx) -> None``. A stage reads what earlier stages left in the :class:`AnalysisContext`
-(``ctx.case``, ``ctx.result(name, Type)``), stores its own typed result with
-``ctx.set_result(self.name, value)``, adds
-keys to the summary with ``ctx.add_to_summary`` and may stop the analysis with ``ctx.end_early``.
+A stage is any object with a ``name`` (the key of its result and its timing), a ``label`` (words for
+the waiting page), ``runs_when_ended`` (True only for stages that must run even after an earlier
+stage ended the analysis, such as the artefacts the user still sees), ``task`` (the card task of the
+model it runs, None for a stage without a model) and ``run(ctx) -> None``. A stage reads what
+earlier stages left in the :class:`AnalysisContext` (``ctx.case``, ``ctx.result(name, Type)``),
+stores its own typed result with ``ctx.set_result(self.name, value)``, adds keys to the summary with
+``ctx.add_to_summary`` and may stop the analysis with ``ctx.end_early``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from app.pipeline.models.registry import ModelSet
-from app.pipeline.outcomes import EARLY_OUTCOMES
+from app.pipeline.outcomes import EARLY_OUTCOMES, deciding_task
 
 Progress = Callable[[str, int], None]
 """``progress(label, percent)``: called as each stage starts and with 100 at the end."""
@@ -31,11 +31,13 @@ def _no_progress(label: str, percent: int) -> None:
 
 @dataclass(frozen=True)
 class EarlyEnd:
-    """Why the analysis ended before a subtype: an outcome of EARLY_OUTCOMES and a message."""
+    """Why the analysis ended before a subtype: an outcome of EARLY_OUTCOMES, a message, the
+    stage that ended it and the task of the model that decided (None for a stage without one)."""
 
     outcome: str
     message: str
     stage: str
+    task: str | None = None
 
 
 class Stage(Protocol):
@@ -44,6 +46,7 @@ class Stage(Protocol):
     name: str
     label: str
     runs_when_ended: bool
+    task: str | None
 
     def run(self, ctx: AnalysisContext) -> None:
         """Do the stage's work on ``ctx``; return nothing."""
@@ -56,7 +59,8 @@ class AnalysisContext:
     ``paths`` {sequence: NIfTI file}; ``models`` the process's ModelSet; ``scratch`` the folder
     artefacts are written into (moved to the result folder only when all succeed); ``case`` the
     LoadedCase once the ingest stage ran; ``timings`` seconds per stage name; ``stage`` the name
-    of the running stage; ``ended`` set by :meth:`end_early`.
+    of the running stage and ``task`` the task of its model; ``models_run`` the tasks of the
+    models whose stages ran, in order; ``ended`` set by :meth:`end_early`.
     """
 
     paths: Mapping[str, Path]
@@ -69,6 +73,8 @@ class AnalysisContext:
     _results: dict[str, Any] = field(default_factory=dict)
     _summary: dict[str, Any] = field(default_factory=dict)
     stage: str = ""
+    task: str | None = None
+    models_run: list[str] = field(default_factory=list)
 
     # ------------------------------------------------------------------ results
     def set_result(self, name: str, value: Any) -> None:
@@ -117,11 +123,14 @@ class AnalysisContext:
         """End the analysis after the running stage with ``outcome`` and a message for the user.
 
         Later stages are skipped unless their ``runs_when_ended`` is True; the summary's class and
-        probabilities are then None. ValueError for an outcome not in EARLY_OUTCOMES, or when the
-        analysis has already ended.
+        probabilities are then None. The running stage's model (``task``) is recorded as the one
+        that decided. ValueError for an outcome not in EARLY_OUTCOMES, for a model that cannot
+        decide it (``outcomes.DECIDED_BY``), or when the analysis has already ended.
         """
         if outcome not in EARLY_OUTCOMES:
             raise ValueError(f"unknown early outcome {outcome!r}; expected one of {EARLY_OUTCOMES}")
         if self.ended is not None:
             raise ValueError(f"the analysis already ended ({self.ended.outcome})")
-        self.ended = EarlyEnd(outcome, message, self.stage)
+        if self.task is not None:
+            deciding_task(outcome, self.task)  # ValueError for a model that cannot decide it
+        self.ended = EarlyEnd(outcome, message, self.stage, self.task)

@@ -65,23 +65,29 @@ def analyse_case(
 def run_stages(stages: Sequence[Stage], ctx: AnalysisContext) -> None:
     """Run ``stages`` in order on ``ctx``, reporting progress and timing each; returns None.
 
-    After a stage calls ``ctx.end_early``, only stages with ``runs_when_ended`` run. Whatever a
-    stage raises propagates.
+    After a stage calls ``ctx.end_early``, only stages with ``runs_when_ended`` run. The tasks of
+    the models whose stages ran go into ``ctx.models_run``. Whatever a stage raises propagates.
     """
     n = max(len(stages), 1)
     for i, stage in enumerate(stages):
         if ctx.ended is not None and not stage.runs_when_ended:
             continue
-        ctx.stage = stage.name
+        ctx.stage, ctx.task = stage.name, stage.task
         ctx.progress(stage.label, START_PERCENT + (100 - START_PERCENT) * i // n)
         t = time.perf_counter()
         stage.run(ctx)
         ctx.timings[stage.name] = time.perf_counter() - t
-    ctx.stage = ""
+        if stage.task is not None and stage.task not in ctx.models_run:
+            ctx.models_run.append(stage.task)
+    ctx.stage, ctx.task = "", None
 
 
 def summary_of(ctx: AnalysisContext) -> dict[str, Any]:
-    """Return the summary of a context whose stages have run (see ``summary.build_summary``)."""
+    """Return the summary of a context whose stages have run (see ``summary.build_summary``).
+
+    ``decided_by`` is the model of the stage that ended the analysis (the subtype model when
+    none did); ``models`` only those whose stages ran.
+    """
     lesion = ctx.result("lesion", LesionResult).summary_keys() if ctx.has_result("lesion") else None
     subtype = ctx.result("subtype", SubtypeOutput).result if ctx.has_result("subtype") else None
     written = ctx.result("artefacts", dict) if ctx.has_result("artefacts") else {}
@@ -97,6 +103,8 @@ def summary_of(ctx: AnalysisContext) -> dict[str, Any]:
         lesion=lesion,
         outcome=ended.outcome if ended else Outcome.SUBTYPE,
         message=ended.message if ended else None,
+        decided_by=ended.task if ended else None,
+        models_run=ctx.models_run,
         artefacts=artefacts,
         extra=ctx.summary_keys,
     )

@@ -67,6 +67,7 @@ class IngestStage:
     name = "ingest"
     label = "Loading the scans"
     runs_when_ended = False
+    task = None
 
     def run(self, ctx: AnalysisContext) -> None:
         """Load the case into ``ctx.case``."""
@@ -90,6 +91,7 @@ class SequenceStage:
     name: str = "sequence"
     label: str = "Checking which file is which sequence"
     runs_when_ended: bool = False
+    task: str | None = "sequence"
 
     def run(self, ctx: AnalysisContext) -> None:
         """Store the SequenceCheck; end early when the slots look swapped and are unconfirmed."""
@@ -119,6 +121,12 @@ class LesionStage:
     name: str = "lesion"
     label: str = "Locating the tumour"
     runs_when_ended: bool = False
+
+    @property
+    def task(self) -> str | None:
+        """Return "segmentation" when a segmentation model runs here, else None (the robust
+        finder needs no model)."""
+        return None if self.segmenter is None else "segmentation"
 
     def run(self, ctx: AnalysisContext) -> None:
         """Store a LesionResult; end early when the segmentation finds no tumour."""
@@ -176,6 +184,7 @@ class ScopeStage:
     name: str = "scope"
     label: str = "Checking the tumour type"
     runs_when_ended: bool = False
+    task: str | None = "tumour-type"
 
     def run(self, ctx: AnalysisContext) -> None:
         """Store the tumour-type result dict; end early unless it is a confident glioma."""
@@ -225,6 +234,7 @@ class SubtypeStage:
     name: str = "subtype"
     label: str = "Classifying the tumour"
     runs_when_ended: bool = False
+    task: str | None = "subtype"
 
     def run(self, ctx: AnalysisContext) -> None:
         """Store a SubtypeOutput (the prepared input and the SubtypeResult)."""
@@ -244,6 +254,7 @@ class SaliencyStage:
     name: str = "saliency"
     label: str = "Explaining the result"
     runs_when_ended: bool = False
+    task: str | None = "subtype"  # Grad-CAM of the subtype model
 
     def run(self, ctx: AnalysisContext) -> None:
         """Store a SaliencyResult: maps that are 0 outside the brain.
@@ -274,6 +285,7 @@ class ArtefactsStage:
     name = "artefacts"
     label = "Saving the images"
     runs_when_ended = True
+    task = None
 
     def run(self, ctx: AnalysisContext) -> None:
         """Write the artefacts into ``ctx.scratch``."""

@@ -2,18 +2,20 @@
 
 Keys (docs/architecture.md): class, class_name, grade_group, probabilities, uncertainty,
 low_confidence, no_lesion_found, message, slice_index, slice_method, candidate_volume_ml, model,
-models, outcome, timings, artefacts, plus any keys later stages add. When the analysis ended
-early, class, class_name, grade_group, probabilities and uncertainty are None and ``message`` is
-the reason. Light imports only (no TensorFlow, no imaging libraries): the web tier's tests build
+models, decided_by, outcome, timings, artefacts, plus any keys later stages add. ``decided_by`` is
+the task of the model that decided the outcome (``outcomes.DECIDED_BY``) and ``model`` that model's
+block, so that every reader credits the model that decided, not the subtype model. When the analysis
+ended early, class, class_name, grade_group, probabilities and uncertainty are None and ``message``
+is the reason. Light imports only (no TensorFlow, no imaging libraries): the web tier's tests build
 their fixtures with :func:`build_summary`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from app.pipeline.outcomes import EARLY_OUTCOMES, Outcome
+from app.pipeline.outcomes import EARLY_OUTCOMES, Outcome, deciding_task
 from app.pipeline.render.artefacts import ARTEFACT_KEYS
 
 
@@ -27,6 +29,8 @@ def build_summary(
     message: str | None = None,
     artefacts: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
+    decided_by: str | None = None,
+    models_run: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Return the summary dict of one analysis.
 
@@ -34,11 +38,16 @@ def build_summary(
     SubtypeResult (required when ``outcome`` is "subtype", ignored otherwise); ``lesion`` the
     lesion stage's keys (slice_method, slice_index, candidate_volume_ml, no_lesion_found);
     ``message`` the early end's reason; ``artefacts`` {key: file name} (default: all of
-    ARTEFACT_KEYS); ``extra`` keys added by other stages. ValueError for an unknown outcome, a
-    subtype outcome without a result, or ``extra`` keys that clash with the fixed ones.
+    ARTEFACT_KEYS); ``extra`` keys added by other stages; ``decided_by`` the task of the model
+    that decided the outcome (default: the outcome's only possible decider); ``models_run`` the
+    tasks of the models whose stages ran (default: every card), the ``models`` block. ValueError
+    for an unknown outcome, a model that cannot decide it, a subtype outcome without a result,
+    or ``extra`` keys that clash with the fixed ones.
     """
     lesion = dict(lesion or {})
-    subtype_card = cards.get("subtype")
+    task = deciding_task(str(outcome), decided_by)
+    deciding_card = cards.get(task) if task is not None else None
+    used = list(cards) if models_run is None else [t for t in models_run if t in cards]
     summary: dict[str, Any] = {
         "outcome": str(outcome),
         "class": None,
@@ -52,8 +61,9 @@ def build_summary(
         "slice_index": lesion.get("slice_index"),
         "slice_method": lesion.get("slice_method"),
         "candidate_volume_ml": lesion.get("candidate_volume_ml"),
-        "model": subtype_card.summary_block() if subtype_card is not None else None,
-        "models": {task: card.summary_block() for task, card in cards.items()},
+        "model": deciding_card.summary_block() if deciding_card is not None else None,
+        "models": {t: cards[t].summary_block() for t in used},
+        "decided_by": task,
         "timings": {k: round(float(v), 4) for k, v in timings.items()},
         "artefacts": dict(ARTEFACT_KEYS if artefacts is None else artefacts),
     }

@@ -58,7 +58,7 @@ ARTEFACT_KEYS: dict[str, str] = {
 SUMMARY_KEYS: tuple[str, ...] = (
     "outcome", "class", "class_name", "grade_group", "probabilities", "uncertainty",
     "low_confidence", "no_lesion_found", "message", "slice_index", "slice_method",
-    "candidate_volume_ml", "model", "models", "timings", "artefacts",
+    "candidate_volume_ml", "model", "models", "decided_by", "timings", "artefacts",
 )
 """Keys every summary.json has (docs/architecture.md); values may be None after an early end."""
 
