@@ -1,25 +1,26 @@
 """Train, calibrate and evaluate the tumour-type model on synthetic phantoms.
 
-Steps (``python -m app.pipeline.training.tumour_type``):
+Three steps, each run from the command line (``app/commands/pipeline.py``; the reproducible
+recipe is in docs/tumour-type-model.md):
 
-- ``data``: generate balanced phantoms of every tumour type (``synthetic.tumour_types``) or the
-  out-of-distribution set (``synthetic.ood``) from one seed and store the prepared network inputs
-  (``models.tumour_type.prepare_volumes``, float16) with labels and per-case seeds in an .npz.
-- ``train``: fit the network on one such file, select the epoch on a validation file, fit the
-  temperature (calibration) and the Mahalanobis statistics (OOD; training features), choose the
-  OOD threshold and the low-confidence threshold on validation data, and write the model folder
-  (weights via ``classifier.save_weights_f16``, OOD statistics, card.json).
-- ``evaluate``: score held-out files (balanced accuracy, per-type recall with 95% bootstrap CIs,
-  ECE before / after calibration, a reliability diagram PNG, OOD AUROC and false-alarm rate) and
-  record them in the card.
+- ``make_dataset`` (``flask model data --task tumour-type``): generate balanced phantoms of every
+  tumour type (``synthetic.tumour_types``) or the out-of-distribution set (``synthetic.ood``)
+  from one seed and store the prepared network inputs (``models.tumour_type.prepare_volumes``,
+  float16) with labels and per-case seeds in an .npz.
+- ``train_model`` (``flask model train --task tumour-type``): fit the network on one such file,
+  select the epoch on validation files, fit the temperature (calibration) and the Mahalanobis
+  statistics (OOD; training features), choose the OOD threshold and the low-confidence threshold
+  on validation data, and write the model folder (weights via ``classifier.save_weights_f16``,
+  OOD statistics, card.json).
+- ``evaluate_model`` (``flask model evaluate --model DIR`` on a tumour-type model): score
+  held-out files (balanced accuracy, per-type recall with 95% bootstrap CIs, ECE before / after
+  calibration, a reliability diagram PNG, OOD AUROC and false-alarm rate) and, with
+  ``--write-card``, record them in the card.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -503,64 +504,3 @@ def evaluate_model(
         card.metrics[f"ood_{key}"] = ood_result
         card.save(model_dir)
     return {key: result, f"ood_{key}": ood_result}
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _progress(label: str) -> Callable[[int, int], None]:
-    start = time.time()
-
-    def report(done: int, total: int) -> None:
-        if done == total or done % 25 == 0:
-            sys.stderr.write(f"{label}: {done}/{total} ({time.time() - start:.0f} s)\n")
-
-    return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``data``, ``train`` and ``evaluate`` sub-commands (see the module doc)."""
-    parser = argparse.ArgumentParser(prog="python -m app.pipeline.training.tumour_type")
-    sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("data", help="generate phantoms and store prepared inputs")
-    data.add_argument("--out", required=True, type=Path)
-    data.add_argument("--n", type=int, required=True)
-    data.add_argument("--seed", type=int, required=True)
-    data.add_argument("--kind", choices=("id", "ood"), default="id")
-    data.add_argument("--voxel-mm", type=float, default=2.0)
-    data.add_argument("--workers", type=int, default=1)
-    train = sub.add_parser("train", help="train, calibrate, fit OOD; write the model folder")
-    train.add_argument("--train", required=True, type=Path)
-    train.add_argument("--val", required=True, type=Path, nargs="+")
-    train.add_argument("--out", required=True, type=Path)
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--refit", action="store_true",
-                       help="keep the weights in --out; redo calibration, OOD and thresholds")
-    ev = sub.add_parser("evaluate", help="held-out metrics into the card + reliability PNG")
-    ev.add_argument("--model", required=True, type=Path)
-    ev.add_argument("--test", required=True, type=Path, nargs="+")
-    ev.add_argument("--ood", required=True, type=Path)
-    ev.add_argument("--png", type=Path, default=None)
-    ev.add_argument("--no-write", action="store_true", help="print only; leave the card alone")
-    ev.add_argument("--key", default="test", help="card metrics key (default test)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.command == "data":
-        path = make_dataset(args.out, args.n, args.seed, kind=args.kind, voxel_mm=args.voxel_mm,
-                            workers=args.workers, progress=_progress(str(args.out)))
-        sys.stdout.write(f"wrote {path}\n")
-        return 0
-    if args.command == "train":
-        card = train_model(args.train, args.val, args.out, epochs=args.epochs, seed=args.seed,
-                           refit=args.refit)
-        sys.stdout.write(json.dumps(card.metrics, indent=1) + "\n")
-        return 0
-    result = evaluate_model(args.model, args.test, args.ood, png=args.png,
-                            write=not args.no_write, key=args.key)
-    sys.stdout.write(json.dumps(result, indent=1) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
