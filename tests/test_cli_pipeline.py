@@ -442,3 +442,28 @@ def test_other_models_refuse_tumour_type_evaluate_options(runner, segmentation_t
                                  "--data-seed", "5", "--test-data", "t.npz", "--card-key", "k"])
     assert result.exit_code == 2, result.output
     assert "--test-data, --card-key do not apply to a segmentation model" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "{tmp}/none.npz",
+      "--ood-data", "{tmp}/ood.npz"], "none.npz"),
+    (["evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "{tmp}/id.npz",
+      "--ood-data", "{tmp}/id.npz"], "id.npz is not an OOD dataset (its kind is 'id')"),
+    (["evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "{tmp}/text.npz",
+      "--ood-data", "{tmp}/id.npz"], "text.npz is not a tumour-type dataset file"),
+    (["train", "--task", "tumour-type", "--train-data", "{tmp}/ood.npz", "--val-data",
+      "{tmp}/id.npz", "--out", "{tmp}/m"], "ood.npz is not an in-distribution dataset"),
+])
+def test_tumour_type_bad_files_get_one_clear_line(runner, tmp_path, args, message):
+    import numpy as np
+
+    for kind in ("id", "ood"):
+        np.savez(tmp_path / f"{kind}.npz", x=np.zeros((1, 2, 2, 2, 4), np.float16),
+                 y=np.zeros(1, np.int16), names=np.array(["glioma"]), detail=np.array([""]),
+                 seed=np.int64(1), voxel_mm=np.float64(2), kind=np.array(kind))
+    (tmp_path / "text.npz").write_text("not numpy")
+    result = runner.invoke(args=["model", *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output

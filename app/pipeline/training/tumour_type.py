@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -138,10 +139,32 @@ def make_dataset(
     return out
 
 
-def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
-    """Return the arrays of a file written by :func:`make_dataset` (x as float32)."""
-    with np.load(path, allow_pickle=False) as npz:
+DATASET_ARRAYS = ("x", "y", "names", "detail", "seed", "voxel_mm", "kind")
+"""The arrays of a dataset file (:func:`make_dataset`)."""
+
+
+def load_dataset(path: str | Path, kind: str | None = None) -> dict[str, np.ndarray]:
+    """Return the arrays of a file written by :func:`make_dataset` (x as float32).
+
+    FileNotFoundError for a missing file; ValueError for a file that is not such a dataset, or
+    (with ``kind``) one of another kind.
+    """
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a tumour-type dataset file ({exc})") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a tumour-type dataset file (one array, not an .npz)")
+    with npz:
+        missing = [k for k in DATASET_ARRAYS if k not in npz.files]
+        if missing:
+            raise ValueError(f"{path} is not a tumour-type dataset file (no {', '.join(missing)})")
         data = {k: npz[k] for k in npz.files}
+    if kind is not None and str(data["kind"]) != kind:
+        what = {"id": "an in-distribution", "ood": "an OOD"}.get(kind, f"a {kind!r}")
+        raise ValueError(f"{path} is not {what} dataset (its kind is {str(data['kind'])!r})")
     data["x"] = data["x"].astype(np.float32)
     return data
 
@@ -208,7 +231,8 @@ def low_confidence_threshold(
 
 
 def _concat(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    parts = [load_dataset(p) for p in paths]
+    """Return the in-distribution files ``paths`` as one set (ValueError for another kind)."""
+    parts = [load_dataset(p, kind="id") for p in paths]
     return {
         "x": np.concatenate([p["x"] for p in parts]),
         "y": np.concatenate([p["y"] for p in parts]).astype(int),
@@ -245,7 +269,7 @@ def train_model(
     epoch with the lowest validation loss is kept; calibration, OOD statistics and thresholds are
     computed with the saved weights reloaded. ``refit`` keeps the weights already in ``out_dir``
     (and the training record of its card) and only redoes calibration, OOD and thresholds.
-    ValueError when a file is not an "id" dataset.
+    ValueError when a file is not an "id" dataset (FileNotFoundError when one is missing).
     """
     from app.pipeline.models import tf_runtime
 
@@ -256,9 +280,7 @@ def train_model(
     from app.pipeline.models.subtype import EVERY_LAYER, load_weights_f16, save_weights_f16
     from app.pipeline.models.tumour_type import build_network
 
-    train = load_dataset(train_path)
-    if str(train["kind"]) != "id":
-        raise ValueError(f"{train_path} is not an in-distribution dataset")
+    train = load_dataset(train_path, kind="id")
     val = _concat([Path(p) for p in val_paths])
     x, y = train["x"], train["y"].astype(int)
     card = default_card()
@@ -455,9 +477,7 @@ def evaluate_model(
     model = TumourTypeModel.load(model_dir)
     card = model.card
     test = _concat([Path(p) for p in test_paths])
-    ood_data = load_dataset(ood_path)
-    if str(ood_data["kind"]) != "ood":
-        raise ValueError(f"{ood_path} is not an OOD dataset")
+    ood_data = load_dataset(ood_path, kind="ood")
     logits, emb = network_outputs(model.network, test["x"])
     _, ood_emb = network_outputs(model.network, ood_data["x"])
     t = float(card.calibration["temperature"])
