@@ -1,6 +1,7 @@
-"""`flask model train|evaluate|calibrate|import|predict` and `flask phantoms`, via the runner."""
+"""`flask model data|train|evaluate|calibrate|import|predict` and `flask phantoms` (runner)."""
 
 import csv
+import json
 
 import pytest
 
@@ -23,8 +24,8 @@ def test_flask_phantoms_writes_a_cpm_radpath_folder(runner, tmp_path):
             assert (out / f"{row['CPM_RadPath_2019_ID']}_{seq}.nii.gz").is_file()
 
 
-def test_the_model_group_has_the_five_commands():
-    assert MODEL_COMMANDS == ["calibrate", "evaluate", "import", "predict", "train"]
+def test_the_model_group_has_the_six_commands():
+    assert MODEL_COMMANDS == ["calibrate", "data", "evaluate", "import", "predict", "train"]
 
 
 @pytest.mark.parametrize("args", [["phantoms"], *(["model", name] for name in MODEL_COMMANDS)])
@@ -113,7 +114,8 @@ def test_train_task_sequence_defaults(runner, tmp_path, sequence_training):
     (["--task", "sequence", "--base-filters", "8"],
      "--base-filters do not apply to --task sequence"),
     (["--task", "segmentation", "--patience", "2"], "--patience does not apply"),
-    (["--task", "tumour"], "'tumour' is not one of 'subtype', 'sequence', 'segmentation'"),
+    (["--task", "tumour"],
+     "'tumour' is not one of 'subtype', 'sequence', 'segmentation', 'tumour-type'"),
 ])
 def test_train_refuses_options_of_the_other_task(runner, tmp_path, sequence_training, args,
                                                  message):
@@ -256,3 +258,212 @@ def test_calibrate_needs_the_seed_of_its_data(runner, tmp_path):
                                  str(tmp_path), "--labels", f"{tmp_path}/l.csv",
                                  "--data-seed", "7"])
     assert result.exit_code == 1 and result.output.startswith("Error: no model card at")
+
+
+@pytest.fixture
+def tumour_type_training(monkeypatch):
+    """Record what `flask model data|train|evaluate` hand the tumour-type task (no real work)."""
+    from app.pipeline.models.tumour_type import TumourTypeCard
+    from app.pipeline.training import tumour_type as training
+
+    seen: dict = {}
+
+    def fake_make_dataset(out, n, seed, **kwargs):
+        seen["data"] = (out, n, seed, kwargs)
+        kwargs["progress"](n, n)
+        return out
+
+    def fake_train(train_path, val_paths, out_dir, **kwargs):
+        seen["train"] = (train_path, val_paths, out_dir, kwargs)
+        return TumourTypeCard(
+            name="tumour-type-demo", calibration={"temperature": 1.234},
+            ood={"threshold": 5.678}, metrics={"validation": {"n": 30, "balanced_accuracy": 0.9}})
+
+    def fake_evaluate(model_dir, test_paths, ood_path, **kwargs):
+        seen["evaluate"] = (model_dir, test_paths, ood_path, kwargs)
+        key = kwargs["key"]
+        return {key: {"n": 12, "balanced_accuracy": 0.95}, f"ood_{key}": {"auroc": 0.99}}
+
+    monkeypatch.setattr(training, "make_dataset", fake_make_dataset)
+    monkeypatch.setattr(training, "train_model", fake_train)
+    monkeypatch.setattr(training, "evaluate_model", fake_evaluate)
+    return seen
+
+
+def test_data_task_tumour_type_hands_make_dataset_its_options(runner, tmp_path,
+                                                              tumour_type_training):
+    out = tmp_path / "ood.npz"
+    result = runner.invoke(args=["model", "data", "--task", "tumour-type", "--out", str(out),
+                                 "--n", "6", "--seed", "1504", "--kind", "ood", "--voxel-mm", "1",
+                                 "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    path, n, seed, kwargs = tumour_type_training["data"]
+    assert (str(path), n, seed) == (str(out), 6, 1504)
+    assert (kwargs["kind"], kwargs["voxel_mm"], kwargs["workers"]) == ("ood", 1.0, 2)
+    assert f"wrote 6 ood cases (seed 1504, 1 mm) to {out}" in result.output
+
+
+def test_data_task_tumour_type_defaults(runner, tmp_path, tumour_type_training):
+    result = runner.invoke(args=["model", "data", "--task", "tumour-type", "--out",
+                                 str(tmp_path / "train.npz"), "--n", "3", "--seed", "1501"])
+    assert result.exit_code == 0, result.output
+    kwargs = tumour_type_training["data"][3]
+    assert (kwargs["kind"], kwargs["voxel_mm"], kwargs["workers"]) == ("id", 2.0, 1)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--out", "{tmp}/d.npz", "--n", "3", "--seed", "1"], "Missing option '--task'"),
+    (["--task", "subtype", "--out", "{tmp}/d.npz", "--n", "3", "--seed", "1"],
+     "'subtype' is not 'tumour-type'"),
+    (["--task", "tumour-type", "--out", "{tmp}/d.npz", "--n", "3"], "Missing option '--seed'"),
+    (["--task", "tumour-type", "--out", "{tmp}/d.npz", "--n", "0", "--seed", "1"],
+     "0 is not in the range x>=1"),
+    (["--task", "tumour-type", "--out", "{tmp}/d.npz", "--n", "3", "--seed", "1", "--kind",
+      "odd"], "'odd' is not one of 'id', 'ood'"),
+    (["--task", "tumour-type", "--out", "{tmp}/d.npz", "--n", "3", "--seed", "1",
+      "--voxel-mm", "0"], "0.0 is not in the range x>0"),
+    (["--task", "tumour-type", "--out", "{tmp}/d.zip", "--n", "3", "--seed", "1"],
+     "must end in .npz"),
+])
+def test_data_refuses_bad_options(runner, tmp_path, tumour_type_training, args, message):
+    result = runner.invoke(args=["model", "data", *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not tumour_type_training
+
+
+def test_train_task_tumour_type_hands_train_model_its_options(runner, tmp_path,
+                                                              tumour_type_training):
+    out = tmp_path / "tt"
+    result = runner.invoke(args=[
+        "model", "train", "--task", "tumour-type", "--train-data", f"{tmp_path}/train.npz",
+        "--val-data", f"{tmp_path}/val.npz", "--val-data", f"{tmp_path}/val2.npz", "--out",
+        str(out), "--epochs", "24", "--seed", "7", "--refit"])
+    assert result.exit_code == 0, result.output
+    train_path, val_paths, out_dir, kwargs = tumour_type_training["train"]
+    assert str(train_path) == f"{tmp_path}/train.npz"
+    assert [str(p) for p in val_paths] == [f"{tmp_path}/val.npz", f"{tmp_path}/val2.npz"]
+    assert str(out_dir) == str(out)
+    assert kwargs == {"epochs": 24, "seed": 7, "refit": True}
+    assert "validation balanced accuracy 0.900 on 30 cases, temperature 1.234" in result.output
+    assert f"flask model evaluate --model {out}" in result.output
+
+
+def test_train_task_tumour_type_leaves_the_tuning_to_train_model(runner, tmp_path,
+                                                                 tumour_type_training):
+    result = runner.invoke(args=["model", "train", "--task", "tumour-type", "--train-data",
+                                 "t.npz", "--val-data", "v.npz", "--out", str(tmp_path / "tt")])
+    assert result.exit_code == 0, result.output
+    # no epochs, batch size or learning rate: train_model's own defaults apply
+    assert tumour_type_training["train"][3] == {"seed": 0, "refit": False}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--val-data", "v.npz"], "--task tumour-type needs --train-data."),
+    (["--train-data", "t.npz"], "--task tumour-type needs --val-data."),
+    ([], "--task tumour-type needs --train-data and --val-data."),
+    (["--train-data", "t.npz", "--val-data", "v.npz", "--n-cases", "3", "--data", "{tmp}"],
+     "--n-cases, --data do not apply to --task tumour-type"),
+    (["--train-data", "t.npz", "--val-data", "v.npz", "--name", "x", "--patience", "2"],
+     "--name, --patience do not apply to --task tumour-type"),
+    (["--train-data", "t.npz", "--val-data", "v.npz", "--version", "1.1"],
+     "--version do not apply to --task tumour-type"),
+])
+def test_train_task_tumour_type_refuses(runner, tmp_path, tumour_type_training, args, message):
+    result = runner.invoke(args=["model", "train", "--task", "tumour-type", "--out",
+                                 str(tmp_path / "m"), *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not tumour_type_training
+
+
+@pytest.mark.parametrize("task, args, message", [
+    ("sequence", ["--train-data", "t.npz"], "--train-data do not apply to --task sequence"),
+    ("segmentation", ["--val-data", "v.npz", "--refit"],
+     "--val-data, --refit do not apply to --task segmentation"),
+    ("subtype", ["--data", "{tmp}", "--labels", "l.csv", "--refit"],
+     "--refit do not apply to --task subtype"),
+])
+def test_other_tasks_refuse_tumour_type_options(runner, tmp_path, tumour_type_training,
+                                                sequence_training, task, args, message):
+    result = runner.invoke(args=["model", "train", "--task", task, "--out", str(tmp_path / "m"),
+                                 *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not tumour_type_training and not sequence_training
+
+
+TUMOUR_TYPE_MODEL = "models/tumour-type-demo"
+
+
+def test_evaluate_a_tumour_type_model(runner, tmp_path, tumour_type_training):
+    png = tmp_path / "rel.png"
+    result = runner.invoke(args=[
+        "model", "evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "test.npz",
+        "--test-data", "test1mm.npz", "--ood-data", "oodtest.npz", "--reliability-png", str(png),
+        "--write-card", "--card-key", "test_brats_size"])
+    assert result.exit_code == 0, result.output
+    model_dir, test_paths, ood_path, kwargs = tumour_type_training["evaluate"]
+    assert str(model_dir) == TUMOUR_TYPE_MODEL
+    assert [str(p) for p in test_paths] == ["test.npz", "test1mm.npz"]
+    assert str(ood_path) == "oodtest.npz"
+    assert kwargs == {"png": png, "write": True, "key": "test_brats_size"}
+    assert json.loads(result.output) == {"test_brats_size": {"n": 12, "balanced_accuracy": 0.95},
+                                         "ood_test_brats_size": {"auroc": 0.99}}
+
+
+def test_evaluate_a_tumour_type_model_leaves_the_card_alone_by_default(runner,
+                                                                       tumour_type_training):
+    result = runner.invoke(args=["model", "evaluate", "--model", TUMOUR_TYPE_MODEL,
+                                 "--test-data", "test.npz", "--ood-data", "ood.npz"])
+    assert result.exit_code == 0, result.output
+    assert tumour_type_training["evaluate"][3] == {"png": None, "write": False, "key": "test"}
+
+
+@pytest.mark.parametrize("args, message", [
+    ([], "a tumour-type model needs --test-data and --ood-data."),
+    (["--test-data", "t.npz"], "a tumour-type model needs --ood-data."),
+    (["--test-data", "t.npz", "--ood-data", "o.npz", "--data-seed", "3", "--n", "4"],
+     "--data-seed, --n do not apply to a tumour-type model"),
+    (["--test-data", "t.npz", "--ood-data", "o.npz", "--confusion-png", "{tmp}/cm.png"],
+     "--confusion-png do not apply to a tumour-type model"),
+])
+def test_evaluate_a_tumour_type_model_refuses(runner, tmp_path, tumour_type_training, args,
+                                              message):
+    result = runner.invoke(args=["model", "evaluate", "--model", TUMOUR_TYPE_MODEL,
+                                 *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not tumour_type_training
+
+
+def test_other_models_refuse_tumour_type_evaluate_options(runner, segmentation_training):
+    result = runner.invoke(args=["model", "evaluate", "--model", SEGMENTATION_MODEL,
+                                 "--data-seed", "5", "--test-data", "t.npz", "--card-key", "k"])
+    assert result.exit_code == 2, result.output
+    assert "--test-data, --card-key do not apply to a segmentation model" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "{tmp}/none.npz",
+      "--ood-data", "{tmp}/ood.npz"], "none.npz"),
+    (["evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "{tmp}/id.npz",
+      "--ood-data", "{tmp}/id.npz"], "id.npz is not an OOD dataset (its kind is 'id')"),
+    (["evaluate", "--model", TUMOUR_TYPE_MODEL, "--test-data", "{tmp}/text.npz",
+      "--ood-data", "{tmp}/id.npz"], "text.npz is not a tumour-type dataset file"),
+    (["train", "--task", "tumour-type", "--train-data", "{tmp}/ood.npz", "--val-data",
+      "{tmp}/id.npz", "--out", "{tmp}/m"], "ood.npz is not an in-distribution dataset"),
+])
+def test_tumour_type_bad_files_get_one_clear_line(runner, tmp_path, args, message):
+    import numpy as np
+
+    for kind in ("id", "ood"):
+        np.savez(tmp_path / f"{kind}.npz", x=np.zeros((1, 2, 2, 2, 4), np.float16),
+                 y=np.zeros(1, np.int16), names=np.array(["glioma"]), detail=np.array([""]),
+                 seed=np.int64(1), voxel_mm=np.float64(2), kind=np.array(kind))
+    (tmp_path / "text.npz").write_text("not numpy")
+    result = runner.invoke(args=["model", *[a.format(tmp=tmp_path) for a in args]])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert "Traceback" not in result.output

@@ -1,8 +1,9 @@
-"""Imaging and model commands: `flask model train|evaluate|calibrate|import|predict`, `phantoms`.
+"""Imaging and model commands: `flask model data|train|evaluate|calibrate|import|predict`.
 
-Thin click wrappers over the pipeline's functions (which know nothing of the command line).
-TensorFlow is imported only when a command that needs it runs. Bad input (missing folders, an
-invalid card, refused data) ends with one `Error: ...` line and exit status 1.
+Also `flask phantoms`. Thin click wrappers over the pipeline's functions (which know nothing of
+the command line). TensorFlow is imported only when a command that needs it runs. Bad input
+(missing folders or files, an invalid card, refused data) ends with one `Error: ...` line and
+exit status 1; a wrong combination of options is a usage error (exit status 2).
 """
 
 from __future__ import annotations
@@ -43,8 +44,48 @@ def model() -> None:
     """Train, evaluate, import and run models (see docs/model.md)."""
 
 
-TRAIN_TASKS = ("subtype", "sequence", "segmentation")
-"""The models `flask model train` trains: the A/O/G classifier, the sequence CNN and the U-Net."""
+DATA_TASKS = ("tumour-type",)
+"""The models whose prepared training inputs `flask model data` writes (the others build theirs)."""
+
+
+@model.command("data")
+@click.option("--task", type=click.Choice(DATA_TASKS), required=True,
+              help="which model's inputs: the tumour-type network's (prepared volumes, float16)")
+@click.option("--out", required=True, type=_PATH, help="output file (.npz)")
+@click.option("--n", type=click.IntRange(1), required=True, help="number of cases")
+@click.option("--seed", type=int, required=True,
+              help="seed of the phantoms (use distinct seeds for training, validation and test)")
+@click.option("--kind", type=click.Choice(["id", "ood"]), default="id", show_default=True,
+              help="id: balanced tumour types; ood: balanced out-of-distribution inputs")
+@click.option("--voxel-mm", type=click.FloatRange(0, min_open=True), default=2.0,
+              show_default=True, help="voxel size (mm) the phantoms are generated at")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="parallel processes (the file does not depend on it)")
+@user_errors
+def data_command(task: str, out: Path, n: int, seed: int, kind: str, voxel_mm: float,
+                 workers: int) -> None:
+    """Generate phantoms from one seed and store a model's prepared inputs with labels (.npz).
+
+    --task tumour-type: balanced phantoms of every tumour type (--kind id) or the
+    out-of-distribution set (--kind ood), prepared as the tumour-type network reads them; the
+    files `flask model train --task tumour-type` and `flask model evaluate` read.
+    """
+    if out.suffix != ".npz":  # numpy appends .npz to any other name
+        raise click.BadParameter(f"{out} must end in .npz", param_hint="--out")
+    from tqdm import tqdm
+
+    from app.pipeline.training import tumour_type as training
+
+    with tqdm(total=n, unit="case", desc=f"{task} {kind}", file=sys.stderr) as bar:
+        path = training.make_dataset(
+            out, n, seed, kind=kind, voxel_mm=voxel_mm, workers=workers,
+            progress=lambda done, total: bar.update(done - bar.n))
+    click.echo(f"wrote {n} {kind} cases (seed {seed}, {voxel_mm:g} mm) to {path}")
+
+
+TRAIN_TASKS = ("subtype", "sequence", "segmentation", "tumour-type")
+"""The models `flask model train` trains: the A/O/G classifier, the sequence CNN, the U-Net and
+the tumour-type network."""
 
 _PHANTOM_SEEDS = ("n_cases", "n_val", "train_seed", "val_seed", "test_seed")
 # The options only some tasks read (the others are shared by every task).
@@ -54,6 +95,7 @@ _TASK_OPTIONS = {
                 "init_from", "save_float32", "freeze_batchnorm", "training_data", "demo"),
     "sequence": (*_PHANTOM_SEEDS, "n_test", "cache_dir"),
     "segmentation": (*_PHANTOM_SEEDS, "base_filters"),
+    "tumour-type": ("train_data", "val_data", "seed", "refit"),
 }
 # Shared options whose default depends on the task (None: the task's config default).
 _TASK_DEFAULTS = ("name", "epochs", "batch_size", "learning_rate", "patience")
@@ -68,7 +110,8 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 
 @model.command("train")
 @click.option("--task", type=click.Choice(TRAIN_TASKS), default="subtype", show_default=True,
-              help="which model: the A/O/G classifier or the sequence CNN (phantoms only)")
+              help="which model: the A/O/G classifier, or (on phantoms only) the sequence CNN, "
+                   "the segmentation U-Net or the tumour-type network")
 @click.option("--data", "data_dir", type=_PATH, help="folder of cases (NIfTI) [subtype]")
 @click.option("--labels", "labels_csv", type=_PATH,
               help="labels CSV (CPM-RadPath columns) [subtype]")
@@ -79,14 +122,18 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 @click.option("--layout", type=click.Choice(["channels4", "seed-strip"]), default="channels4",
               show_default=True)
 @click.option("--image-size", type=int, default=96, show_default=True)
-@click.option("--epochs", type=click.IntRange(1), help="[default: subtype 12, sequence 14]")
-@click.option("--batch-size", type=click.IntRange(1), help="[default: subtype 16, sequence 32]")
-@click.option("--learning-rate", type=float, help="[default: subtype 1e-3, sequence 2e-3]")
+@click.option("--epochs", type=click.IntRange(1),
+              help="[default: subtype 12, sequence 14, tumour-type 20]")
+@click.option("--batch-size", type=click.IntRange(1),
+              help="[default: subtype 16, sequence 32, tumour-type 16]")
+@click.option("--learning-rate", type=float,
+              help="[default: subtype 1e-3, sequence 2e-3, tumour-type 2e-3]")
 @click.option("--val-fraction", type=float, default=0.15, show_default=True)
 @click.option("--patience", type=click.IntRange(1), help="[default: subtype 3, sequence 4]")
 @click.option("--dropout", type=float, default=0.3, show_default=True)
 @click.option("--uncertainty-k", type=int, default=2, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="[subtype, tumour-type] seed of the initial weights and the batches")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--max-minutes", type=float, help="stop fitting after this many minutes")
 @click.option("--imagenet-weights", type=_PATH, help="local ResNet50 no-top weights file")
@@ -112,6 +159,14 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 @click.option("--cache-dir", type=_PATH, help="[sequence] cache the built phantom arrays here")
 @click.option("--base-filters", type=click.IntRange(4),
               help="[segmentation] filters of the U-Net's first level [default: 16]")
+@click.option("--train-data", type=_PATH,
+              help="[tumour-type] training file from `flask model data` (--kind id)")
+@click.option("--val-data", type=_PATH, multiple=True,
+              help="[tumour-type] validation file(s) from `flask model data` (--kind id; repeat "
+                   "for several): epoch selection, calibration, OOD and low-confidence thresholds")
+@click.option("--refit", is_flag=True,
+              help="[tumour-type] keep the weights in --out; redo calibration, OOD statistics "
+                   "and thresholds")
 @click.pass_context
 @user_errors
 def train_command(ctx: click.Context, task: str, **options: Any) -> None:
@@ -120,7 +175,8 @@ def train_command(ctx: click.Context, task: str, **options: Any) -> None:
     --task subtype (default): the ResNet50 A/O/G classifier on a labelled folder (--data,
     --labels). --task sequence: the sequence CNN (FLAIR/T1/T1ce/T2), and --task segmentation: the
     U-Net (BraTS labels), both on synthetic phantoms they generate from three distinct seeds; no
-    data folder.
+    data folder. --task tumour-type: the tumour-type network with its calibration and
+    out-of-distribution statistics, on the files of `flask model data` (--train-data, --val-data).
     """
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     mine = _TASK_OPTIONS[task]
@@ -129,6 +185,9 @@ def train_command(ctx: click.Context, task: str, **options: Any) -> None:
     if refused:
         raise click.UsageError(f"{', '.join(refused)} do not apply to --task {task}.")
     chosen = {k: v for k, v in options.items() if k not in other}
+    if task == "tumour-type":
+        _train_tumour_type(ctx, chosen)
+        return
     for key in _TASK_DEFAULTS:
         if chosen.get(key) is None:
             chosen.pop(key, None)
@@ -185,10 +244,37 @@ def _train_segmentation(options: dict[str, Any]) -> None:
                f"{config.test_seed}`")
 
 
+def _train_tumour_type(ctx: click.Context, options: dict[str, Any]) -> None:
+    """Train (or --refit) the tumour-type network on `flask model data` files; print a summary."""
+    from app.pipeline.training import tumour_type as training
+
+    # train_model names the model tumour-type-demo and stops by epoch selection, not patience.
+    refused = _given(ctx, ("name", "version", "patience"))
+    if refused:
+        raise click.UsageError(f"{', '.join(refused)} do not apply to --task tumour-type.")
+    missing = [flag for flag, key in (("--train-data", "train_data"), ("--val-data", "val_data"))
+               if not options.get(key)]
+    if missing:
+        raise click.UsageError(f"--task tumour-type needs {' and '.join(missing)}.")
+    tuning = {k: options[k] for k in ("epochs", "batch_size", "learning_rate")
+              if options.get(k) is not None}
+    card = training.train_model(options["train_data"], list(options["val_data"]),
+                                options["out_dir"], seed=options["seed"],
+                                refit=options["refit"], **tuning)
+    val = card.metrics.get("validation", {})
+    click.echo(
+        f"wrote {options['out_dir']} — validation balanced accuracy "
+        f"{val.get('balanced_accuracy', 0):.3f} on {val.get('n', 0)} cases, temperature "
+        f"{card.calibration['temperature']:.3f}, OOD threshold {card.ood['threshold']:.3f}; "
+        f"evaluate it with `flask model evaluate --model {options['out_dir']} --test-data F.npz "
+        "--ood-data F.npz`")
+
+
 EVALUATE_OPTIONS = {
     "subtype": ("data_dir", "labels_csv", "confusion_png", "reliability_png", "data_seed",
                 "write_card", "card_key", "workers", "data_description", "float32_reference"),
     "segmentation": ("data_dir", "n", "data_seed", "csv_path", "write_card"),
+    "tumour-type": ("test_data", "ood_data", "reliability_png", "write_card", "card_key"),
 }
 """The options `flask model evaluate` reads for each task (the task comes from the card)."""
 
@@ -204,8 +290,8 @@ EVALUATE_OPTIONS = {
 @click.option("--confusion-png", type=_PATH,
               help="[subtype] where to save the confusion matrix PNG")
 @click.option("--reliability-png", type=_PATH,
-              help="[subtype] where to save the reliability diagram PNG (before / after "
-                   "calibration)")
+              help="[subtype, tumour-type] where to save the reliability diagram PNG (before / "
+                   "after calibration)")
 @click.option("--data-seed", type=int,
               help="seed the data were generated from (recorded with the metrics; also seeds "
                    "the bootstrap) [segmentation: the seed of the phantoms to generate, never "
@@ -215,13 +301,21 @@ EVALUATE_OPTIONS = {
 @click.option("--csv", "csv_path", type=_PATH,
               help="[segmentation] write the per-case Dice / HD95 rows here")
 @click.option("--write-card", is_flag=True, help="store the metrics in the card")
-@click.option("--card-key", default="evaluation", show_default=True,
-              help="[subtype] key under the card's metrics for --write-card")
+@click.option("--card-key",
+              help="[subtype, tumour-type] key under the card's metrics for --write-card "
+                   "[default: subtype evaluation, tumour-type test; its OOD figures go under "
+                   "ood_KEY]")
 @click.option("--workers", type=int, default=2, show_default=True)
 @click.option("--data-description", help="[subtype] description of the data for the card")
 @click.option("--float32-reference", type=_PATH,
               help="[subtype] float32 weights (.npz from train --save-float32) to measure the "
                    "stored weights' probability error against")
+@click.option("--test-data", type=_PATH, multiple=True,
+              help="[tumour-type] held-out file(s) from `flask model data` (--kind id; repeat "
+                   "for several)")
+@click.option("--ood-data", type=_PATH,
+              help="[tumour-type] held-out out-of-distribution file from `flask model data "
+                   "--kind ood`")
 @click.pass_context
 @user_errors
 def evaluate_command(ctx: click.Context, model_dir: Path, **options: Any) -> None:
@@ -230,6 +324,8 @@ def evaluate_command(ctx: click.Context, model_dir: Path, **options: Any) -> Non
     Subtype: F1-micro, kappa, balanced accuracy, per-class P/R with 95% CIs, and ECE on a labelled
     folder. Segmentation: Dice and HD95 (mm) of WT, TC and ET per case (--csv) and summarised
     (mean, median), on --n phantoms of --data-seed or on a BraTS-layout --data folder.
+    Tumour-type: balanced accuracy and per-type recall with 95% CIs, ECE before / after
+    calibration, and OOD AUROC, false-alarm and detection rates, on `flask model data` files.
     """
     _check_png(options.get("confusion_png"), "--confusion-png")
     _check_png(options.get("reliability_png"), "--reliability-png")
@@ -238,7 +334,7 @@ def evaluate_command(ctx: click.Context, model_dir: Path, **options: Any) -> Non
     task = read_card(model_dir).task
     if task not in EVALUATE_OPTIONS:
         raise click.ClickException(
-            f"flask model evaluate measures {' and '.join(EVALUATE_OPTIONS)} models; {model_dir} "
+            f"flask model evaluate measures {', '.join(EVALUATE_OPTIONS)} models; {model_dir} "
             f"is a {task} model (its figures are measured when it is trained)")
     mine = EVALUATE_OPTIONS[task]
     other = tuple(n for n in options if n not in mine and n != "workers")
@@ -249,6 +345,9 @@ def evaluate_command(ctx: click.Context, model_dir: Path, **options: Any) -> Non
     if task == "segmentation":
         _evaluate_segmentation(model_dir, options)
         return
+    if task == "tumour-type":
+        _evaluate_tumour_type(model_dir, options)
+        return
     missing = [flag for flag, key in (("--data", "data_dir"), ("--labels", "labels_csv"))
                if options.get(key) is None]
     if missing:
@@ -256,6 +355,8 @@ def evaluate_command(ctx: click.Context, model_dir: Path, **options: Any) -> Non
     from app.pipeline.training.evaluation import evaluate, format_metrics
 
     chosen = {k: v for k, v in options.items() if k in mine}
+    if chosen["card_key"] is None:
+        chosen.pop("card_key")
     data_dir, labels_csv = chosen.pop("data_dir"), chosen.pop("labels_csv")
     click.echo(format_metrics(evaluate(model_dir, data_dir, labels_csv, **chosen)))
 
@@ -277,6 +378,21 @@ def _evaluate_segmentation(model_dir: Path, options: dict[str, Any]) -> None:
         result = training.evaluate_phantoms(
             model_dir, n=options["n"] or 100, seed=options["data_seed"],
             csv_path=options["csv_path"], update_card=options["write_card"], progress=click.echo)
+    click.echo(json.dumps(result, indent=2))
+
+
+def _evaluate_tumour_type(model_dir: Path, options: dict[str, Any]) -> None:
+    """Score the tumour-type model on held-out `flask model data` files; print the result JSON."""
+    from app.pipeline.training import tumour_type as training
+
+    missing = [flag for flag, key in (("--test-data", "test_data"), ("--ood-data", "ood_data"))
+               if not options[key]]
+    if missing:
+        raise click.UsageError(f"a tumour-type model needs {' and '.join(missing)}.")
+    result = training.evaluate_model(
+        model_dir, list(options["test_data"]), options["ood_data"],
+        png=options["reliability_png"], write=options["write_card"],
+        key=options["card_key"] or "test")
     click.echo(json.dumps(result, indent=2))
 
 

@@ -1,26 +1,28 @@
 """Train, calibrate and evaluate the tumour-type model on synthetic phantoms.
 
-Steps (``python -m app.pipeline.training.tumour_type``):
+Three steps, each run from the command line (``app/commands/pipeline.py``; the reproducible
+recipe is in docs/tumour-type-model.md):
 
-- ``data``: generate balanced phantoms of every tumour type (``synthetic.tumour_types``) or the
-  out-of-distribution set (``synthetic.ood``) from one seed and store the prepared network inputs
-  (``models.tumour_type.prepare_volumes``, float16) with labels and per-case seeds in an .npz.
-- ``train``: fit the network on one such file, select the epoch on a validation file, fit the
-  temperature (calibration) and the Mahalanobis statistics (OOD; training features), choose the
-  OOD threshold and the low-confidence threshold on validation data, and write the model folder
-  (weights via ``classifier.save_weights_f16``, OOD statistics, card.json).
-- ``evaluate``: score held-out files (balanced accuracy, per-type recall with 95% bootstrap CIs,
-  ECE before / after calibration, a reliability diagram PNG, OOD AUROC and false-alarm rate) and
-  record them in the card.
+- ``make_dataset`` (``flask model data --task tumour-type``): generate balanced phantoms of every
+  tumour type (``synthetic.tumour_types``) or the out-of-distribution set (``synthetic.ood``)
+  from one seed and store the prepared network inputs (``models.tumour_type.prepare_volumes``,
+  float16) with labels and per-case seeds in an .npz.
+- ``train_model`` (``flask model train --task tumour-type``): fit the network on one such file,
+  select the epoch on validation files, fit the temperature (calibration) and the Mahalanobis
+  statistics (OOD; training features), choose the OOD threshold and the low-confidence threshold
+  on validation data, and write the model folder (weights via ``classifier.save_weights_f16``,
+  OOD statistics, card.json).
+- ``evaluate_model`` (``flask model evaluate --model DIR`` on a tumour-type model): score
+  held-out files (balanced accuracy, per-type recall with 95% bootstrap CIs, ECE before / after
+  calibration, a reliability diagram PNG, OOD AUROC and false-alarm rate) and, with
+  ``--write-card``, record them in the card.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import logging
-import sys
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -137,10 +139,32 @@ def make_dataset(
     return out
 
 
-def load_dataset(path: str | Path) -> dict[str, np.ndarray]:
-    """Return the arrays of a file written by :func:`make_dataset` (x as float32)."""
-    with np.load(path, allow_pickle=False) as npz:
+DATASET_ARRAYS = ("x", "y", "names", "detail", "seed", "voxel_mm", "kind")
+"""The arrays of a dataset file (:func:`make_dataset`)."""
+
+
+def load_dataset(path: str | Path, kind: str | None = None) -> dict[str, np.ndarray]:
+    """Return the arrays of a file written by :func:`make_dataset` (x as float32).
+
+    FileNotFoundError for a missing file; ValueError for a file that is not such a dataset, or
+    (with ``kind``) one of another kind.
+    """
+    try:
+        npz = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise ValueError(f"{path} is not a tumour-type dataset file ({exc})") from exc
+    if not isinstance(npz, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path} is not a tumour-type dataset file (one array, not an .npz)")
+    with npz:
+        missing = [k for k in DATASET_ARRAYS if k not in npz.files]
+        if missing:
+            raise ValueError(f"{path} is not a tumour-type dataset file (no {', '.join(missing)})")
         data = {k: npz[k] for k in npz.files}
+    if kind is not None and str(data["kind"]) != kind:
+        what = {"id": "an in-distribution", "ood": "an OOD"}.get(kind, f"a {kind!r}")
+        raise ValueError(f"{path} is not {what} dataset (its kind is {str(data['kind'])!r})")
     data["x"] = data["x"].astype(np.float32)
     return data
 
@@ -207,7 +231,8 @@ def low_confidence_threshold(
 
 
 def _concat(paths: Sequence[Path]) -> dict[str, np.ndarray]:
-    parts = [load_dataset(p) for p in paths]
+    """Return the in-distribution files ``paths`` as one set (ValueError for another kind)."""
+    parts = [load_dataset(p, kind="id") for p in paths]
     return {
         "x": np.concatenate([p["x"] for p in parts]),
         "y": np.concatenate([p["y"] for p in parts]).astype(int),
@@ -244,7 +269,7 @@ def train_model(
     epoch with the lowest validation loss is kept; calibration, OOD statistics and thresholds are
     computed with the saved weights reloaded. ``refit`` keeps the weights already in ``out_dir``
     (and the training record of its card) and only redoes calibration, OOD and thresholds.
-    ValueError when a file is not an "id" dataset.
+    ValueError when a file is not an "id" dataset (FileNotFoundError when one is missing).
     """
     from app.pipeline.models import tf_runtime
 
@@ -255,9 +280,7 @@ def train_model(
     from app.pipeline.models.subtype import EVERY_LAYER, load_weights_f16, save_weights_f16
     from app.pipeline.models.tumour_type import build_network
 
-    train = load_dataset(train_path)
-    if str(train["kind"]) != "id":
-        raise ValueError(f"{train_path} is not an in-distribution dataset")
+    train = load_dataset(train_path, kind="id")
     val = _concat([Path(p) for p in val_paths])
     x, y = train["x"], train["y"].astype(int)
     card = default_card()
@@ -454,9 +477,7 @@ def evaluate_model(
     model = TumourTypeModel.load(model_dir)
     card = model.card
     test = _concat([Path(p) for p in test_paths])
-    ood_data = load_dataset(ood_path)
-    if str(ood_data["kind"]) != "ood":
-        raise ValueError(f"{ood_path} is not an OOD dataset")
+    ood_data = load_dataset(ood_path, kind="ood")
     logits, emb = network_outputs(model.network, test["x"])
     _, ood_emb = network_outputs(model.network, ood_data["x"])
     t = float(card.calibration["temperature"])
@@ -503,64 +524,3 @@ def evaluate_model(
         card.metrics[f"ood_{key}"] = ood_result
         card.save(model_dir)
     return {key: result, f"ood_{key}": ood_result}
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _progress(label: str) -> Callable[[int, int], None]:
-    start = time.time()
-
-    def report(done: int, total: int) -> None:
-        if done == total or done % 25 == 0:
-            sys.stderr.write(f"{label}: {done}/{total} ({time.time() - start:.0f} s)\n")
-
-    return report
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``data``, ``train`` and ``evaluate`` sub-commands (see the module doc)."""
-    parser = argparse.ArgumentParser(prog="python -m app.pipeline.training.tumour_type")
-    sub = parser.add_subparsers(dest="command", required=True)
-    data = sub.add_parser("data", help="generate phantoms and store prepared inputs")
-    data.add_argument("--out", required=True, type=Path)
-    data.add_argument("--n", type=int, required=True)
-    data.add_argument("--seed", type=int, required=True)
-    data.add_argument("--kind", choices=("id", "ood"), default="id")
-    data.add_argument("--voxel-mm", type=float, default=2.0)
-    data.add_argument("--workers", type=int, default=1)
-    train = sub.add_parser("train", help="train, calibrate, fit OOD; write the model folder")
-    train.add_argument("--train", required=True, type=Path)
-    train.add_argument("--val", required=True, type=Path, nargs="+")
-    train.add_argument("--out", required=True, type=Path)
-    train.add_argument("--epochs", type=int, default=20)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--refit", action="store_true",
-                       help="keep the weights in --out; redo calibration, OOD and thresholds")
-    ev = sub.add_parser("evaluate", help="held-out metrics into the card + reliability PNG")
-    ev.add_argument("--model", required=True, type=Path)
-    ev.add_argument("--test", required=True, type=Path, nargs="+")
-    ev.add_argument("--ood", required=True, type=Path)
-    ev.add_argument("--png", type=Path, default=None)
-    ev.add_argument("--no-write", action="store_true", help="print only; leave the card alone")
-    ev.add_argument("--key", default="test", help="card metrics key (default test)")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.command == "data":
-        path = make_dataset(args.out, args.n, args.seed, kind=args.kind, voxel_mm=args.voxel_mm,
-                            workers=args.workers, progress=_progress(str(args.out)))
-        sys.stdout.write(f"wrote {path}\n")
-        return 0
-    if args.command == "train":
-        card = train_model(args.train, args.val, args.out, epochs=args.epochs, seed=args.seed,
-                           refit=args.refit)
-        sys.stdout.write(json.dumps(card.metrics, indent=1) + "\n")
-        return 0
-    result = evaluate_model(args.model, args.test, args.ood, png=args.png,
-                            write=not args.no_write, key=args.key)
-    sys.stdout.write(json.dumps(result, indent=1) + "\n")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -1,4 +1,7 @@
-"""End to end on a tiny set: data files, training, calibration, OOD fitting, refit, evaluation."""
+"""End to end on a tiny set: data files, training, calibration, OOD fitting, refit, evaluation.
+
+Training and evaluation run through `flask model train|evaluate` (the only command line).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ import pytest
 
 from app.pipeline.classes import TUMOUR_TYPES
 from app.pipeline.models.tumour_type import TumourTypeCard, TumourTypeModel
-from app.pipeline.training.tumour_type import load_dataset, main, make_dataset
+from app.pipeline.training.tumour_type import load_dataset, make_dataset
 
 
 @pytest.fixture(scope="module")
@@ -32,23 +35,26 @@ def test_dataset_files_are_balanced_and_reproducible(files):
 
 
 @pytest.mark.slow
-def test_train_refit_and_evaluate_write_a_loadable_card(files, capsys):
+def test_train_refit_and_evaluate_write_a_loadable_card(files, runner):
     root, train, val, ood = files
     out = root / "model"
-    assert main(["train", "--train", str(train), "--val", str(val), "--out", str(out),
-                 "--epochs", "1"]) == 0
+    train_args = ["model", "train", "--task", "tumour-type", "--train-data", str(train),
+                  "--val-data", str(val), "--out", str(out)]
+    result = runner.invoke(args=[*train_args, "--epochs", "1"])
+    assert result.exit_code == 0, result.output
     card = TumourTypeCard.load(out)
     assert card.training["train_seed"] == 11 and card.training["validation_seeds"] == [12]
     assert card.calibration["temperature"] > 0
     assert card.ood["threshold"] >= max(card.ood["validation_scores"]) - 1e-3
-    assert main(["train", "--train", str(train), "--val", str(val), "--out", str(out),
-                 "--refit"]) == 0
-    capsys.readouterr()
+    result = runner.invoke(args=[*train_args, "--refit"])
+    assert result.exit_code == 0, result.output
     png = root / "rel.png"
-    assert main(["evaluate", "--model", str(out), "--test", str(val), "--ood", str(ood),
-                 "--png", str(png)]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["test"]["n"] == 10 and 0 <= result["ood_test"]["auroc"] <= 1
+    result = runner.invoke(args=["model", "evaluate", "--model", str(out), "--test-data",
+                                 str(val), "--ood-data", str(ood), "--reliability-png", str(png),
+                                 "--write-card"])
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    assert printed["test"]["n"] == 10 and 0 <= printed["ood_test"]["auroc"] <= 1
     assert png.is_file()
     model = TumourTypeModel.load(out)
     assert "ood_test" in model.card.metrics
