@@ -20,7 +20,8 @@ def test_demo_card_states_what_it_is(demo_classifier):
     assert card.demo is True and "synthetic" in card.training_data.lower()
     assert "not for clinical use" in card.intended_use
     assert card.metrics["evaluation"]["balanced_accuracy"] >= 0.90
-    assert card.layout == "channels4" and demo_classifier.model.get_layer("conv5_block3_out")
+    assert card.layout == "channels4" and demo_classifier.model.get_layer(card.gradcam_layer)
+    assert card.gradcam_layer == "conv3_block4_out"  # 12x12 at 96 px: see docs/model.md
 
 
 @pytest.mark.parametrize("cls", ["A", "O", "G"])
@@ -50,3 +51,25 @@ def test_the_shipped_models_are_discovered_by_task():
     found = discover_models()
     assert found["subtype"] == DEMO_MODEL
     assert found["sequence"] == DEMO_MODEL.parent / "sequence-demo"
+
+
+@pytest.mark.parametrize("cls, seed", [("G", 1002), ("G", 11)])
+def test_saliency_falls_on_the_tumour_side(demo_classifier, tmp_path, cls, seed):
+    """Two left-hemisphere glioblastomas whose Grad-CAM at the last block (3x3) lay on the healthy
+    hemisphere: at the card's layer most of the heat is on the tumour's side, near the tumour."""
+    import nibabel as nib
+    import numpy as np
+    from scipy import ndimage
+
+    paths = write_phantom(tmp_path / "case", cls, seed, voxel_mm=1.0)
+    analyse_case(paths, tmp_path / "results", ModelSet({"subtype": demo_classifier}))
+    heat = np.asanyarray(nib.load(tmp_path / "results" / "heatmap.nii.gz").dataobj)
+    seg = np.asanyarray(nib.load(tmp_path / "case" / f"CASE{seed}_seg.nii.gz").dataobj) > 0
+    mid = (seg.shape[0] - 1) / 2
+    x = np.arange(seg.shape[0])
+    tumour_right = np.nonzero(seg)[0].mean() > mid
+    per_x = heat.sum(axis=(1, 2))
+    same_side = per_x[x > mid].sum() if tumour_right else per_x[x < mid].sum()
+    assert same_side > 0.6 * heat.sum()
+    near = ndimage.binary_dilation(seg, iterations=5)
+    assert heat[near].sum() > 0.4 * heat.sum()

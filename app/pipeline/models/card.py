@@ -156,7 +156,8 @@ class ModelCard(BaseModel):
     calibration: Calibration | None = None
     architecture: Literal["resnet50", "keras-json"] = "resnet50"
     dropout: float = Field(default=0.3, ge=0.0, lt=1.0)
-    gradcam_layer: str = "conv5_block3_out"
+    # ResNet50's last block is 3x3 at 96 px and does not follow the tumour (docs/model.md).
+    gradcam_layer: str = "conv3_block4_out"
     weights_file: str = "weights.f16.npz"
     weights_format: str = "npz: float16 kernels (float32: stem, conv2_x, conv3_x, 1-D arrays)"
     weights_sha256: str = ""

@@ -1,10 +1,11 @@
 """Grad-CAM saliency in the patient's geometry: slice maps, PNG overlay, heatmap NIfTI volume.
 
 Grad-CAM itself runs in the compiled function of :class:`classifier.Classifier` (gradient of the
-predicted class's pre-softmax score with respect to ResNet50's last convolutional block,
-``conv5_block3_out``). This module maps the maps back onto the slice grid, colours them with a
-colour-blind-safe LUT (cividis-like, built with numpy) and writes the volume for the 3D viewer.
-No TensorFlow import here.
+predicted class's pre-softmax score with respect to the card's ``gradcam_layer``, by default
+ResNet50's ``conv3_block4_out``: the last block is 3×3 at 96 px, too coarse to follow the
+tumour). This module maps the maps back onto the slice grid, colours them with a colour-blind-safe
+LUT (cividis-like, built with numpy) and writes the volume for the 3D viewer. No TensorFlow import
+here.
 """
 
 from __future__ import annotations
