@@ -12,6 +12,11 @@ and a threshold, an skimage-style resize (anti-aliasing Gaussian + scipy zoom) o
 strip to 224×224, and ``model.predict`` on one sample of a 224×224×3 ResNet50. Both run back to
 back on each case (alternating which goes first) so a shared machine's load hits both alike. Ratios
 compare the two. Wall-clock medians and this process's CPU time (all threads) are both given.
+
+In the same loop the whole analysis runs a third time with every shipped model (sequence, tumour
+type + out-of-distribution, segmentation, subtype): its per-stage medians show what each stage
+adds (segmentation in ``lesion``; the sequence and scope stages are the extra checks before the
+subtype) and the total per case beside the baseline.
 """
 
 from __future__ import annotations
@@ -93,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tf_runtime.configure()
     from app.pipeline.analysis.runner import analyse_case
-    from app.pipeline.models.registry import ModelSet
+    from app.pipeline.models.registry import ModelSet, discover_models, load_models
     from app.pipeline.models.subtype import Classifier, build_model
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -109,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
         t_warm = time.perf_counter() - t0 - t_load
         models = ModelSet({"subtype": classifier})
         first = analyse_case(cases[0], scratch / "first", models)["timings"]["total"]
+        full_models = load_models(discover_models())
+        analyse_case(cases[0], scratch / "first-full", full_models)  # every model traced once
+        full: dict[str, list[float]] = {}
 
         baseline_model = build_model("seed-strip", 224, 0.3)
         b0 = time.perf_counter()
@@ -129,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
             cpu.append(time.process_time() - c0)
             for k in STAGES:
                 ours[k].append(timings[k])
+            for k, v in analyse_case(paths, scratch / f"f{i}", full_models)["timings"].items():
+                full.setdefault(k, []).append(v)
 
         def run_base(paths: dict[str, Path]) -> None:
             c0 = time.process_time()
@@ -191,6 +201,21 @@ def main(argv: list[str] | None = None) -> int:
           f"baseline {report['baseline_cpu_median_s']:.3f} s")
     print(f"classification path speed-up vs baseline: {report['speedup_classification_path']:.2f}× "
           f"(median of per-case ratios, run back to back: {paired:.2f}×)")
+    full_med = {k: statistics.median(v) for k, v in full.items()}
+    extra = statistics.median(
+        full.get("sequence", [0.0] * args.n)[i] + full.get("scope", [0.0] * args.n)[i]
+        for i in range(args.n))
+    report["full_analysis_models"] = sorted(full_models)
+    report["full_analysis_median_s"] = full_med
+    report["full_analysis_checks_before_subtype_median_s"] = extra
+    print(f"\n| whole analysis, every shipped model ({', '.join(sorted(full_models))}): stage "
+          f"(median of {args.n} cases) | s |")
+    print("|---|---:|")
+    for k, v in full_med.items():
+        print(f"| {k} | {v:.3f} |")
+    print(f"\nsequence + scope (the checks before the subtype): {extra:.3f} s per case; "
+          f"segmentation (lesion stage): {full_med.get('lesion', 0):.3f} s; whole analysis "
+          f"{full_med['total']:.3f} s against the baseline's {bmed['total']:.3f} s")
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
