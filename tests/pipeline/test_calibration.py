@@ -140,6 +140,27 @@ def test_reliability_png(tmp_path):
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_reliability_png_draws_one_bar_per_filled_bin(tmp_path):
+    """The picture: a bar of the bin's accuracy in Okabe-Ito blue, as tall as that accuracy."""
+    from PIL import Image
+
+    from app.pipeline.training.calibration import RELIABILITY_COLOURS
+
+    rows = [{"lo": i / 10, "hi": (i + 1) / 10, "n": 0, "accuracy": 0.0, "confidence": 0.0}
+            for i in range(10)]
+    rows[9].update(n=30, accuracy=0.9, confidence=0.95)  # a 0.9-high bar at the right
+    rows[5].update(n=10, accuracy=0.5, confidence=0.55)
+    image = np.asarray(Image.open(write_reliability_png(tmp_path / "r.png", rows, rows)))
+    blue = np.all(image == RELIABILITY_COLOURS["bar"], axis=-1)[:-40]  # not the legend's swatch
+    panel = blue[:, : image.shape[1] // 2]
+    heights = panel.sum(axis=0)
+    columns = np.flatnonzero(heights)
+    assert columns.size > 0
+    tall, short = heights[columns[-1] - 5], heights[columns[0] + 5]
+    assert tall / short == pytest.approx(0.9 / 0.5, rel=0.05)
+    assert blue[:, image.shape[1] // 2:].sum() == panel.sum()  # the after panel is the same
+
+
 def test_auroc_and_balanced_accuracy():
     assert auroc(np.array([0.1, 0.2]), np.array([0.5, 0.9])) == 1.0
     assert auroc(np.array([1.0, 1.0]), np.array([1.0, 1.0])) == 0.5

@@ -189,38 +189,75 @@ def classification_metrics(
     return out
 
 
+def _ece_of_bins(rows: list[dict[str, float]]) -> float:
+    """Return the expected calibration error of reliability bins (count-weighted |acc - conf|)."""
+    total = sum(r["n"] for r in rows)
+    if not total:
+        return 0.0
+    return float(sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows if r["n"]) / total)
+
+
+RELIABILITY_COLOURS = {"bar": (0, 114, 178), "dot": (230, 159, 0), "diagonal": (150, 150, 150)}
+"""Okabe-Ito blue bars (accuracy per bin), orange dots (mean confidence), grey diagonal."""
+
+
 def write_reliability_png(
     path: str | Path, before: list[dict[str, float]], after: list[dict[str, float]]
 ) -> Path:
     """Draw a reliability diagram (accuracy vs confidence per bin, before and after) as a PNG.
 
-    Left panel before, right panel after calibration; bars show bin accuracy, the diagonal is
-    perfect calibration, dots mark each bin's mean confidence. Returns the path.
+    Left panel before, right panel after calibration, each titled with its ECE; both axes run
+    0 to 1 with ticks every 0.25. Bars show each bin's accuracy (its case count above it), the
+    grey diagonal is perfect calibration, orange dots each bin's mean confidence; a legend under
+    the panels says so. Returns the path.
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw, ImageFont
 
-    size, pad = 300, 40
-    img = Image.new("RGB", (2 * (size + 2 * pad), size + 2 * pad + 20), "white")
+    size, left, right, top, bottom = 300, 60, 24, 48, 76
+    width = 2 * (left + size + right)
+    img = Image.new("RGB", (width, top + size + bottom), "white")
     draw = ImageDraw.Draw(img)
-    for panel, (title, rows) in enumerate((("before", before), ("after (temperature)", after))):
-        x0 = panel * (size + 2 * pad) + pad
-        y0 = pad
+    font = ImageFont.load_default(size=13)
+    small = ImageFont.load_default(size=11)
+    colours = RELIABILITY_COLOURS
+    panels = (("before calibration", before), ("after (temperature)", after))
+    for panel, (title, rows) in enumerate(panels):
+        x0 = panel * (left + size + right) + left
+        y0 = top
         draw.rectangle([x0, y0, x0 + size, y0 + size], outline="black")
-        draw.line([x0, y0 + size, x0 + size, y0], fill=(150, 150, 150))
+        for t in (0.0, 0.25, 0.5, 0.75, 1.0):
+            x, y = x0 + t * size, y0 + size * (1 - t)
+            draw.line([x, y0 + size, x, y0 + size + 4], fill="black")
+            draw.text((x, y0 + size + 6), f"{t:g}", fill="black", font=small, anchor="mt")
+            draw.line([x0 - 4, y, x0, y], fill="black")
+            draw.text((x0 - 6, y), f"{t:g}", fill="black", font=small, anchor="rm")
+        draw.line([x0, y0 + size, x0 + size, y0], fill=colours["diagonal"])
         for row in rows:
             if not row["n"]:
                 continue
-            bx0 = x0 + row["lo"] * size
-            bx1 = x0 + row["hi"] * size
-            top = y0 + size * (1 - row["accuracy"])
-            draw.rectangle([bx0 + 1, top, bx1 - 1, y0 + size], fill=(0, 114, 178),
+            bx0, bx1 = x0 + row["lo"] * size, x0 + row["hi"] * size
+            bar_top = y0 + size * (1 - row["accuracy"])
+            draw.rectangle([bx0 + 1, bar_top, bx1 - 1, y0 + size], fill=colours["bar"],
                            outline="black")
+            draw.text(((bx0 + bx1) / 2, bar_top - 2), str(int(row["n"])), fill="black",
+                      font=small, anchor="mb")
             cx = x0 + row["confidence"] * size
             cy = y0 + size * (1 - row["confidence"])
-            draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=(230, 159, 0))
-        draw.text((x0, 10), f"Reliability {title}", fill="black")
-        draw.text((x0, y0 + size + 8), "confidence (top-class p) ->", fill="black")
-        draw.text((x0 - pad + 2, y0), "acc", fill="black")
+            draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=colours["dot"], outline="black")
+        draw.text((x0, 8), f"Reliability {title}", fill="black", font=font)
+        draw.text((x0, 24), f"ECE {_ece_of_bins(rows):.3f}", fill="black", font=small)
+        draw.text((x0 + size / 2, y0 + size + 22), "confidence (top-class probability)",
+                  fill="black", font=small, anchor="mt")
+        draw.text((x0 - 6, y0 - 6), "accuracy", fill="black", font=small, anchor="rb")
+    legend_y = top + size + 46
+    draw.rectangle([left, legend_y, left + 12, legend_y + 12], fill=colours["bar"], outline="black")
+    draw.text((left + 18, legend_y), "accuracy of the cases in the bin (count above)",
+              fill="black", font=small)
+    dot_x = left + 330
+    draw.ellipse([dot_x, legend_y + 2, dot_x + 8, legend_y + 10], fill=colours["dot"],
+                 outline="black")
+    draw.text((dot_x + 14, legend_y), "their mean confidence; grey diagonal: perfect calibration",
+              fill="black", font=small)
     path = Path(path)
     img.save(path)
     return path
