@@ -144,12 +144,13 @@ def test_public_pages(browser, live_server, axe_source, shot):
 def test_failed_login_puts_the_focus_on_the_password(browser, live_server, axe_source, shot):
     browser.delete_all_cookies()
     browser.get(live_server.url + "/login")
-    assert browser.switch_to.active_element.get_attribute("id") == "email"
+    wait(browser).until(lambda b: b.switch_to.active_element.get_attribute("id") == "email")
     browser.find_element(By.ID, "email").send_keys(live_server.clinician)
     browser.find_element(By.ID, "password").send_keys("not-the-password")
     browser.find_element(By.ID, "login-submit").click()
     wait(browser).until(EC.text_to_be_present_in_element((By.TAG_NAME, "main"), "Invalid"))
-    assert browser.switch_to.active_element.get_attribute("id") == "password"
+    # The page's script moves the focus once it has loaded: await it rather than race it.
+    wait(browser).until(lambda b: b.switch_to.active_element.get_attribute("id") == "password")
     assert_accessible(browser, axe_source, "the login page after a failure")
     shot()
 
