@@ -61,5 +61,9 @@ def test_summarise_means_and_medians():
     out = summarise(rows)
     assert out["dice_WT"]["mean"] == pytest.approx(0.7333, abs=1e-4)
     assert out["hd95_ET"]["median"] == 0.7
+    lo, hi = out["dice_WT"]["mean_ci95"]
+    assert 0.5 <= lo < 0.7333 < hi <= 1.0  # a bootstrap interval of the mean, within the range
+    same = summarise([{k: 0.9 for k in keys}] * 4)
+    assert same["dice_ET"]["mean_ci95"] == [0.9, 0.9]
     with pytest.raises(ValueError):
         summarise([])

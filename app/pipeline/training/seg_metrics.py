@@ -16,6 +16,7 @@ gives Dice 0 and HD95 equal to the image diagonal in mm (373.13 for 240×240×15
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -122,18 +123,24 @@ def brats_scores(
     return out
 
 
-def summarise(rows: Sequence[Mapping[str, float]]) -> dict[str, dict[str, float]]:
-    """Return {metric: {"mean", "median", "min", "max"}} over per-case score rows.
+def summarise(rows: Sequence[Mapping[str, float]]) -> dict[str, Any]:
+    """Return {metric: {"mean", "mean_ci95", "median", "min", "max"}} over per-case score rows.
 
-    Only the keys of :func:`brats_scores` are summarised. ValueError for no rows.
+    Only the keys of :func:`brats_scores` are summarised; ``mean_ci95`` is the 95% percentile
+    bootstrap interval of the mean over cases (``calibration.bootstrap_ci``, seed 0). ValueError
+    for no rows.
     """
+    from app.pipeline.training.calibration import bootstrap_ci
+
     if not rows:
         raise ValueError("no cases to summarise")
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, Any] = {}
     for key in (f"{m}_{r}" for m in ("dice", "hd95") for r in REGIONS):
         values = np.array([float(row[key]) for row in rows], dtype=float)
         out[key] = {
             "mean": round(float(values.mean()), 4),
+            "mean_ci95": list(bootstrap_ci(lambda idx, v=values: float(v[idx].mean()),
+                                           len(values))),
             "median": round(float(np.median(values)), 4),
             "min": round(float(values.min()), 4),
             "max": round(float(values.max()), 4),
