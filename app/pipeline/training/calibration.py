@@ -21,8 +21,13 @@ BOOTSTRAP_REPS = 2000
 """Bootstrap replicates behind every 95% interval."""
 
 
+ECE_BINS = 15
+"""Equal-width confidence bins of every ECE and reliability diagram (one count, so the diagram's
+ECE is the card's)."""
+
+
 def expected_calibration_error(
-    probs: np.ndarray, labels: np.ndarray, n_bins: int = 15
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS
 ) -> float:
     """Return the ECE of (N, K) ``probs`` against integer ``labels`` (equal-width top-p bins).
 
@@ -45,7 +50,7 @@ def expected_calibration_error(
 
 
 def reliability_bins(
-    probs: np.ndarray, labels: np.ndarray, n_bins: int = 10
+    probs: np.ndarray, labels: np.ndarray, n_bins: int = ECE_BINS
 ) -> list[dict[str, float]]:
     """Return per-bin {lo, hi, n, confidence, accuracy} of the top-class probability."""
     probs = np.asarray(probs, dtype=np.float64)
