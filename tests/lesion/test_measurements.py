@@ -143,3 +143,27 @@ def test_to_dict_is_json_ready(empty_map, brain):
     assert json.loads(json.dumps(data))["bidimensional"]["longest_mm"] == pytest.approx(8.0)
     assert set(data) >= {"wt_ml", "tc_ml", "et_ml", "necrosis_ml", "oedema_ml", "laterality",
                          "crosses_midline", "lesions", "multifocal", "bidimensional"}
+
+
+def test_two_cores_in_one_oedema_are_multifocal(empty_map, brain):
+    """A multifocal glioblastoma: two enhancing foci that one FLAIR-bright oedema joins."""
+    labels = empty_map
+    labels[sphere(SHAPE, (45, 30, 20), 13)] = 2
+    labels[sphere(SHAPE, (45, 22, 20), 5)] = 4  # ~0.5 mL each: too small to count
+    labels[sphere(SHAPE, (45, 38, 20), 5)] = 4
+    assert measure(labels, (1.0, 1.0, 1.0), brain=brain).lesions == 1  # one lesion, no focus
+    labels[sphere(SHAPE, (45, 22, 20), 7)] = 4  # ~1.4 mL each
+    labels[sphere(SHAPE, (45, 38, 20), 7)] = 4
+    labels[sphere(SHAPE, (45, 38, 20), 3)] = 1  # a necrotic centre is part of its core
+    m = measure(labels, (1.0, 1.0, 1.0), brain=brain)
+    assert m.lesions == 2 and m.multifocal and not m.crosses_midline
+
+
+def test_a_multifocal_glioblastoma_phantom_counts_two_foci():
+    from app.pipeline.synthetic.phantoms import generate_case
+
+    case = generate_case("G", 10, voxel_mm=2.0)  # seed 10 draws a second focus
+    m = measure(case.seg, case.voxel_size, affine=case.affine)
+    assert m.lesions == 2 and m.multifocal
+    single = generate_case("G", 11, voxel_mm=2.0)
+    assert measure(single.seg, single.voxel_size, affine=single.affine).lesions == 1

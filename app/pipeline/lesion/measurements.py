@@ -13,7 +13,10 @@ RAS+ grid, its affine or voxel size, and optionally the brain mask:
   less than ``BILATERAL_FRACTION`` of the WT volume, else "bilateral"; "none" without tumour;
 - ``crosses_midline``: one connected WT lesion (26-connectivity) has at least ``CROSSING_MIN_ML``
   on each side of the midline (two separate lesions, one per side, are bilateral but do not cross);
-- multifocality: the number of separate WT lesions (26-connected) of at least ``FOCUS_MIN_ML``;
+- multifocality: the number of separate lesions of at least ``FOCUS_MIN_ML``: each WT lesion
+  (26-connected) counts once for every separate tumour core (TC) of that size it holds, and at
+  least once, so one oedema joining two cores (a multifocal glioblastoma's foci share their FLAIR
+  signal) gives 2;
 - the RANO bidimensional measurement of the enhancing tumour: on the axial slice and in-plane
   lesion (8-connected ET component) with the longest diameter, that diameter and the longest
   diameter perpendicular to it, in mm between voxel centres, and their product (mm²). For a ring
@@ -179,6 +182,33 @@ def bidimensional(et: np.ndarray, voxel_size: Sequence[float]) -> Bidimensional 
     return Bidimensional(k, length, perp, length * perp, ends)
 
 
+def count_foci(labels: np.ndarray, wt_components: np.ndarray, n_wt: int, ml: float) -> int:
+    """Return the number of separate lesions of at least FOCUS_MIN_ML in a BraTS label map.
+
+    Each WT lesion (``wt_components``, ``n_wt`` of them, 26-connected) of that size counts as
+    many times as it holds separate tumour cores (labels 1 and 4, 26-connected) of that size,
+    and at least once: one oedema joining two cores (a multifocal glioblastoma) gives 2. ``ml``
+    is the volume of one voxel in mL.
+    """
+    if n_wt == 0:
+        return 0
+    wt_sizes = np.bincount(wt_components.ravel(), minlength=n_wt + 1) * ml
+    cores, n_core = ndimage.label((labels == 1) | (labels == 4), structure=_STRUCT26)
+    cores_in = np.zeros(n_wt + 1, dtype=int)
+    if n_core:
+        core_sizes = np.bincount(cores.ravel(), minlength=n_core + 1) * ml
+        big = np.flatnonzero(core_sizes >= FOCUS_MIN_ML)
+        big = big[big > 0]
+        if big.size:
+            # the WT lesion of each large core (a core lies inside one WT lesion)
+            first = ndimage.labeled_comprehension(
+                wt_components, cores, big, np.max, np.int64, 0)
+            np.add.at(cores_in, first, 1)
+    counted = wt_sizes >= FOCUS_MIN_ML
+    counted[0] = False
+    return int(np.maximum(cores_in, 1)[counted].sum())
+
+
 def measure(
     labels: np.ndarray,
     voxel_size: Sequence[float] | None = None,
@@ -230,11 +260,9 @@ def measure(
         laterality = "left" if left_ml > right_ml else "right"
 
     components, n = ndimage.label(wt, structure=_STRUCT26)
-    lesions = 0
+    lesions = count_foci(labels, components, n, ml)
     crosses = False
     if n:
-        sizes = np.bincount(components.ravel(), minlength=n + 1) * ml
-        lesions = int(np.count_nonzero(sizes[1:] >= FOCUS_MIN_ML))
         side = np.zeros(labels.shape[0], dtype=np.int8)
         side[right_x], side[left_x] = 1, -1
         where = np.nonzero(components)
