@@ -252,3 +252,75 @@ def test_api_refuses_a_pseudonym_with_a_date(app, db, user, nifti_case):
     assert response.status_code == 400
     assert response.get_json()["field"] == "pseudonym"
     assert_nothing_kept(app, db)
+
+
+def stored_like_an_old_version(app, db, user, nifti_case, tmp_path):
+    """A case stored through the real upload path, whose FLAIR file is then swapped for one that
+    still holds the patient's name (as versions before upload-time de-identification kept)."""
+    from app.cases.uploads import UploadedFile, store_upload
+    from app.storage import absolute_path
+
+    files = {s: UploadedFile(p.name, p.open("rb")) for s, p in nifti_case.items()}
+    try:
+        case = store_upload(files, user.id)
+    finally:
+        for f in files.values():
+            f.stream.close()
+    flair = next(s for s in case.scans if s.sequence == "flair")
+    old = identifying_nifti(tmp_path / "old_flair.nii.gz")
+    path = absolute_path(flair.stored_path)
+    path.write_bytes(old.read_bytes())
+    flair.sha256, flair.size_bytes = "0" * 64, path.stat().st_size
+    db.session.commit()
+    return case, path
+
+
+def test_stored_scans_are_deidentified_by_the_maintenance_command(app, db, user, nifti_case,
+                                                                  tmp_path):
+    case, path = stored_like_an_old_version(app, db, user, nifti_case, tmp_path)
+    before = {s.sequence: absolute_path_bytes(s) for s in case.scans}
+    runner = app.test_cli_runner()
+    dry = runner.invoke(args=["cases", "deidentify-stored", "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "4 scans checked, 1 would be rewritten, 0 problem(s)" in dry.output
+    assert IDENTITY[:20] in gzip.decompress(path.read_bytes())  # a dry run changes nothing
+
+    result = runner.invoke(args=["cases", "deidentify-stored"])
+    assert result.exit_code == 0, result.output
+    assert "4 scans checked, 1 rewritten, 0 problem(s)" in result.output
+    raw = gzip.decompress(path.read_bytes())
+    assert b"John" not in raw and b"DOE" not in raw and IDENTITY[:20] not in raw
+    db.session.expire_all()
+    flair = db.session.scalars(select(Scan).where(Scan.case_id == case.id,
+                                                  Scan.sequence == "flair")).one()
+    import hashlib
+
+    assert flair.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert flair.size_bytes == path.stat().st_size
+    for scan in db.session.scalars(select(Scan).where(Scan.sequence != "flair")):
+        assert absolute_path_bytes(scan) == before[scan.sequence]  # already clean: untouched
+    np.testing.assert_array_equal(  # the voxels are the same
+        np.asanyarray(nib.load(path).dataobj),
+        np.asanyarray(nib.load(str(identifying_nifti(tmp_path / "again.nii.gz"))).dataobj))
+    again = runner.invoke(args=["cases", "deidentify-stored"])
+    assert "4 scans checked, 0 rewritten, 0 problem(s)" in again.output
+
+
+def test_the_maintenance_command_reports_a_missing_file_and_goes_on(app, db, user, nifti_case,
+                                                                    tmp_path):
+    case, path = stored_like_an_old_version(app, db, user, nifti_case, tmp_path)
+    t2 = next(s for s in case.scans if s.sequence == "t2")
+    from app.storage import absolute_path
+
+    absolute_path(t2.stored_path).unlink()
+    result = app.test_cli_runner().invoke(args=["cases", "deidentify-stored"])
+    assert result.exit_code == 1
+    assert "1 rewritten, 1 problem(s)" in result.output
+    assert f"case {case.id} t2: file missing" in result.output
+    assert b"John" not in gzip.decompress(path.read_bytes())
+
+
+def absolute_path_bytes(scan) -> bytes:
+    from app.storage import absolute_path
+
+    return absolute_path(scan.stored_path).read_bytes()
