@@ -1,4 +1,4 @@
-"""`flask cases deidentify-stored`: de-identify scans stored before upload-time de-identification."""
+"""`flask cases deidentify-stored`: de-identify scans stored before upload de-identification."""
 
 from __future__ import annotations
 
