@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from app.pipeline.models.registry import MODELS_ROOT, read_card
+from app.pipeline.lesion.segmentation_card import SegmentationCard
+from app.pipeline.models.card import BaseCard, CardError, ModelCard, sha256_file
+from app.pipeline.models.registry import CARD_READERS, MODELS_ROOT, read_card
+from app.pipeline.models.sequence import SequenceCard
+from app.pipeline.models.tumour_type import TumourTypeCard
 
 SUMMARY_BLOCKS: dict[str, dict[str, object]] = {
     "glioma-demo": {
@@ -83,15 +87,50 @@ def test_shipped_summary_blocks_are_unchanged(folder):
 def test_shipped_cards_round_trip(folder, tmp_path):
     shipped = json.loads((MODELS_ROOT / folder / "card.json").read_text(encoding="utf-8"))
     card = read_card(MODELS_ROOT / folder)
+    assert card.to_dict() == shipped
     path = card.save(tmp_path)
     assert path == Path(tmp_path) / "card.json"
     assert json.loads(path.read_text(encoding="utf-8")) == shipped
     again = read_card(tmp_path)
     assert type(again) is type(card)
     assert again == card
+    assert again.to_dict() == shipped
 
 
 def test_every_task_has_a_shipped_card():
     assert sorted(read_card(MODELS_ROOT / f).task for f in SUMMARY_BLOCKS) == sorted(
         ["segmentation", "sequence", "subtype", "tumour-type"]
     )
+
+
+CARD_CLASSES = {
+    "subtype": ModelCard,
+    "sequence": SequenceCard,
+    "tumour-type": TumourTypeCard,
+    "segmentation": SegmentationCard,
+}
+
+
+@pytest.mark.parametrize("task", sorted(CARD_CLASSES))
+def test_every_card_extends_the_base_card_and_refuses_unknown_keys(task):
+    cls = CARD_CLASSES[task]
+    assert issubclass(cls, BaseCard) and task in CARD_READERS
+    data = cls(task=task, name="x").to_dict()
+    assert cls.from_dict(data).to_dict() == data
+    with pytest.raises(CardError, match=r"card keys: \['colour', 'flavour'\]"):
+        cls.from_dict({**data, "colour": "red", "flavour": "plain"})
+    with pytest.raises(CardError, match="name"):
+        cls.from_dict({k: v for k, v in data.items() if k != "name"})
+
+
+@pytest.mark.parametrize("task", sorted(CARD_CLASSES))
+def test_weights_are_checked_against_the_card(task, tmp_path):
+    card = CARD_CLASSES[task](task=task, name="x")
+    with pytest.raises(CardError, match="missing"):
+        card.verify_weights(tmp_path)
+    card.weights_path(tmp_path).write_bytes(b"weights")
+    card.weights_sha256 = sha256_file(card.weights_path(tmp_path))
+    card.verify_weights(tmp_path)
+    card.weights_path(tmp_path).write_bytes(b"other weights")
+    with pytest.raises(CardError, match="sha256"):
+        card.verify_weights(tmp_path)

@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -80,21 +81,135 @@ class CardError(ValueError):
         self.problems = message
 
 
-def _card_error(exc: ValidationError, where: str = "model card") -> CardError:
-    """Return a CardError listing each problem of a pydantic ValidationError on one line."""
+def _card_error(exc: ValidationError, where: str = "model card", kind: str = "model") -> CardError:
+    """Return a CardError listing each problem of a pydantic ValidationError on one line.
+
+    Unknown keys (top level or nested, as dotted paths) are named together in one problem.
+    """
     problems = []
+    unknown = []
     for err in exc.errors():
         field_path = ".".join(str(p) for p in err["loc"])
         message = str(err["msg"]).removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            problems.append(f"unknown model card keys: ['{field_path}']")
+            unknown.append(field_path)
         elif err["type"] == "missing":
             problems.append(f"{field_path}: required but missing")
         else:
             problems.append(f"{field_path}: {message}" if field_path else message)
+    if unknown:
+        problems.insert(0, f"unknown {kind} card keys: {sorted(unknown)}")
     error = CardError(f"{where}: " + "; ".join(problems))
     error.problems = "; ".join(problems)
     return error
+
+
+def _today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+class BaseCard(BaseModel):
+    """What every model card shares: identity, weights, provenance, and reading / writing card.json.
+
+    Each task's card (``ModelCard`` for the subtype classifier, ``SequenceCard``,
+    ``TumourTypeCard``, ``SegmentationCard``) extends it with its own validated fields and
+    defaults. Validated by pydantic when built or loaded; unknown keys are refused, so a typo in a
+    hand-edited card shows up at load time; any problem raises CardError. ``KIND`` names the card
+    in those messages; ``SUMMARY_KEYS`` are the fields of :meth:`summary_block`, in order.
+    ``training_data`` is a phrase describing the data; ``demo`` marks a demonstration model.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    KIND: ClassVar[str] = "model"
+    SUMMARY_KEYS: ClassVar[tuple[str, ...]] = (
+        "name", "version", "weights_sha256", "demo", "training_data"
+    )
+
+    task: str
+    name: str = Field(min_length=1)
+    version: str = "1.0"
+    weights_file: str = "weights.npz"
+    weights_format: str = ""
+    weights_sha256: str = ""
+    training_data: str = ""
+    training: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    demo: bool = True
+    intended_use: str = ""
+    date: str = Field(default_factory=_today)
+
+    def __init__(self, **data: Any) -> None:
+        """Build and validate a card; CardError (listing every problem) when it is inconsistent."""
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise _card_error(exc, kind=self.KIND) from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Assign a field (validated where the card validates assignments); CardError if refused."""
+        try:
+            super().__setattr__(name, value)
+        except ValidationError as exc:
+            raise _card_error(exc, kind=self.KIND) from None
+
+    def summary_block(self) -> dict[str, Any]:
+        """Return the ``model`` block of a case summary (name, version, sha256, demo, data)."""
+        return {key: getattr(self, key) for key in self.SUMMARY_KEYS}
+
+    # ------------------------------------------------------------------ IO
+    def to_dict(self) -> dict[str, Any]:
+        """Return the card as a JSON-ready dict (the keys of card.json)."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], where: str = "model card") -> Self:
+        """Return a validated card from a dict; CardError naming every problem (unknown keys)."""
+        try:
+            return cls(**data)
+        except CardError as exc:
+            raise CardError(f"{where}: {exc.problems}") from None
+
+    def validate(self) -> None:  # type: ignore[override]
+        """Check the card again (nested dicts can be edited in place); CardError, else None."""
+        type(self).from_dict(self.to_dict())
+
+    @classmethod
+    def load(cls, model_dir: str | os.PathLike) -> Self:
+        """Return the card in ``model_dir`` (its card.json). CardError when missing or invalid."""
+        path = Path(model_dir) / CARD_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise CardError(f"no model card at {path}") from exc
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CardError(f"unreadable model card {path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise CardError(f"model card {path} is not a JSON object")
+        return cls.from_dict(data, where=str(path))
+
+    def save(self, model_dir: str | os.PathLike) -> Path:
+        """Write card.json into ``model_dir`` atomically (temp file + rename); return its path.
+
+        The card is validated again first (CardError), since nested dicts can be edited in place.
+        """
+        data = self.to_dict()
+        type(self).from_dict(data)
+        out = Path(model_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / CARD_FILE
+        tmp = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        os.replace(tmp, path)
+        return path
+
+    def weights_path(self, model_dir: str | os.PathLike) -> Path:
+        """Return the path of the weights file named by the card."""
+        return Path(model_dir) / self.weights_file
+
+    def verify_weights(self, model_dir: str | os.PathLike) -> None:
+        """Raise CardError when the weights file is missing or its sha256 differs from the card."""
+        verify_file(self.weights_path(model_dir), self.weights_sha256, "weights file")
 
 
 class Calibration(BaseModel):
@@ -113,7 +228,7 @@ class Calibration(BaseModel):
     ece_after: float | None = Field(default=None, ge=0, le=1)
 
 
-class ModelCard(BaseModel):
+class ModelCard(BaseCard):
     """Everything inference needs to know about a model, plus its provenance and metrics.
 
     Validated by pydantic when built, loaded or assigned to (unknown keys are refused); any
@@ -132,9 +247,6 @@ class ModelCard(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    task: str
-    name: str = Field(min_length=1)
-    version: str = "1.0"
     classes: list[str] = Field(default_factory=lambda: list(CLASSES))
     sequences: list[str] = Field(default_factory=lambda: list(SEQUENCES))
     layout: str = "channels4"
@@ -160,31 +272,11 @@ class ModelCard(BaseModel):
     gradcam_layer: str = "conv3_block4_out"
     weights_file: str = "weights.f16.npz"
     weights_format: str = "npz: float16 kernels (float32: stem, conv2_x, conv3_x, 1-D arrays)"
-    weights_sha256: str = ""
     model_json: str | None = None
-    training_data: str = ""
-    training: dict[str, Any] = Field(default_factory=dict)
     demo: bool = False
-    intended_use: str = ""
     layout_rationale: str = ""
-    metrics: dict[str, Any] = Field(default_factory=dict)
     float16_max_abs_prob_diff: float | None = None
-    date: str = Field(default_factory=lambda: datetime.now(UTC).date().isoformat())
     schema_version: int = Field(default=CARD_SCHEMA, alias="schema")
-
-    def __init__(self, **data: Any) -> None:
-        """Build and validate a card; CardError (listing every problem) when it is inconsistent."""
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _card_error(exc) from None
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Assign a field, validated like the constructor; CardError when the value is refused."""
-        try:
-            super().__setattr__(name, value)
-        except ValidationError as exc:
-            raise _card_error(exc) from None
 
     # ------------------------------------------------------------------ field rules
     @field_validator("task")
@@ -259,66 +351,6 @@ class ModelCard(BaseModel):
     def input_shape(self) -> tuple[int, int, int]:
         """Return the model's input shape (S, S, C)."""
         return (self.image_size, self.image_size, self.channels)
-
-    def summary_block(self) -> dict[str, Any]:
-        """Return the ``model`` block of a case summary (name, version, sha256, demo, data)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "weights_sha256": self.weights_sha256,
-            "demo": self.demo,
-            "training_data": self.training_data,
-        }
-
-    # ------------------------------------------------------------------ IO
-    def to_dict(self) -> dict[str, Any]:
-        """Return the card as a JSON-ready dict (the keys of card.json)."""
-        return self.model_dump(mode="json", by_alias=True)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], where: str = "model card") -> ModelCard:
-        """Return a validated card from a dict; CardError naming every problem (unknown keys)."""
-        try:
-            return cls(**data)
-        except CardError as exc:
-            raise CardError(f"{where}: {exc.problems}") from None
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> ModelCard:
-        """Return the card in ``model_dir`` (its card.json). CardError when missing or invalid."""
-        path = Path(model_dir) / CARD_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise CardError(f"no model card at {path}") from exc
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CardError(f"unreadable model card {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise CardError(f"model card {path} is not a JSON object")
-        return cls.from_dict(data, where=str(path))
-
-    def save(self, model_dir: str | os.PathLike) -> Path:
-        """Write card.json into ``model_dir`` atomically (temp file + rename); return its path.
-
-        The card is validated again first (CardError), since nested dicts can be edited in place.
-        """
-        data = self.to_dict()
-        self.from_dict(data)
-        out = Path(model_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / CARD_FILE
-        tmp = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", "utf-8")
-        os.replace(tmp, path)
-        return path
-
-    def weights_path(self, model_dir: str | os.PathLike) -> Path:
-        """Return the path of the weights file named by the card."""
-        return Path(model_dir) / self.weights_file
-
-    def verify_weights(self, model_dir: str | os.PathLike) -> None:
-        """Raise CardError when the weights file is missing or its sha256 differs from the card."""
-        verify_file(self.weights_path(model_dir), self.weights_sha256, "weights file")
 
 
 def verify_file(path: Path, sha256: str, what: str = "file") -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from app.pipeline.models.card import CARD_FILE, CardError, ModelCard
+from app.pipeline.models.card import CARD_FILE, BaseCard, CardError, ModelCard
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MODELS_ROOT = Path(__file__).resolve().parents[3] / "models"
 class LoadedModel(Protocol):
     """What every loaded model offers the analysis: its card and the folder it came from."""
 
-    card: ModelCard
+    card: BaseCard
     model_dir: Path
 
 
@@ -73,34 +73,34 @@ LOADERS: dict[str, Callable[[Path], LoadedModel]] = {
 """Task -> function loading (and warming up) a model folder for that task."""
 
 
-def _sequence_card(model_dir: Path) -> Any:
+def _sequence_card(model_dir: Path) -> BaseCard:
     from app.pipeline.models.sequence import SequenceCard  # pydantic + numpy, no TensorFlow
 
     return SequenceCard.load(model_dir)
 
 
-def _tumour_type_card(model_dir: Path) -> Any:
+def _tumour_type_card(model_dir: Path) -> BaseCard:
     from app.pipeline.models.tumour_type import TumourTypeCard  # no TensorFlow
 
     return TumourTypeCard.load(model_dir)
 
 
-def _segmentation_card(model_dir: Path) -> Any:
+def _segmentation_card(model_dir: Path) -> BaseCard:
     from app.pipeline.lesion.segmentation_card import SegmentationCard  # no TensorFlow
 
     return SegmentationCard.load(model_dir)
 
 
-CARD_READERS: dict[str, Callable[[Path], Any]] = {
+CARD_READERS: dict[str, Callable[[Path], BaseCard]] = {
     "subtype": ModelCard.load,
     "segmentation": _segmentation_card,
     "sequence": _sequence_card,
     "tumour-type": _tumour_type_card,
 }
-"""Task -> the card class's reader (each task's card has its own validated fields)."""
+"""Task -> the card class's reader (each task's card extends BaseCard with its own fields)."""
 
 
-def read_card(model_dir: str | Path) -> Any:
+def read_card(model_dir: str | Path) -> BaseCard:
     """Return the validated card in ``model_dir``, parsed by the card class of its ``task``.
 
     CardError when card.json is missing, unreadable, names no known task or fails validation.
@@ -140,7 +140,7 @@ class ModelSet:
             configured = sorted(self.models)
             raise KeyError(f"no model for task {task!r}; configured: {configured}") from None
 
-    def cards(self) -> dict[str, ModelCard]:
+    def cards(self) -> dict[str, BaseCard]:
         """Return {task: card} of every loaded model."""
         return {task: model.card for task, model in self.models.items()}
 

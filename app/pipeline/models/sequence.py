@@ -18,22 +18,20 @@ module does not import TensorFlow; :class:`SequenceModel` does when it is built.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from scipy.optimize import linear_sum_assignment
 
 from app.pipeline.io.naming import SEQUENCE_LABELS, SEQUENCES
-from app.pipeline.models.card import CARD_FILE, CardError, verify_file
+from app.pipeline.models.card import BaseCard
 
 log = logging.getLogger(__name__)
 
@@ -104,12 +102,12 @@ class Thresholds(_Strict):
     t1_t1ce_pair: float = Field(0.9, gt=0.5, lt=1)
 
 
-class SequenceCard(_Strict):
+class SequenceCard(BaseCard):
     """The sequence model's card: classes, input layout, normalisation, training data, metrics."""
 
+    KIND: ClassVar[str] = "sequence-model"
+
     task: Literal["sequence"] = TASK
-    name: str
-    version: str = "1.0"
     changelog: dict[str, str] = Field(default_factory=dict)
     classes: list[str] = Field(default_factory=lambda: list(SEQUENCES))
     input: InputSpec = Field(default_factory=InputSpec)
@@ -117,16 +115,9 @@ class SequenceCard(_Strict):
     gradcam_layer: str = FEATURES_LAYER
     mc_dropout: McDropout = Field(default_factory=McDropout)
     thresholds: Thresholds = Field(default_factory=Thresholds)
-    weights_file: str = "weights.npz"
     weights_format: str = "npz written by classifier.save_weights_f16 (every array float32)"
-    weights_sha256: str = ""
-    demo: bool = True
     intended_use: str = DEMO_NOTICE
-    training_data: str = ""
-    training: dict[str, Any] = Field(default_factory=dict)
-    metrics: dict[str, Any] = Field(default_factory=dict)
     library_versions: dict[str, str] = Field(default_factory=dict)
-    date: str = Field(default_factory=lambda: datetime.now(UTC).date().isoformat())
 
     @field_validator("classes")
     @classmethod
@@ -134,51 +125,6 @@ class SequenceCard(_Strict):
         if sorted(value) != sorted(SEQUENCES) or len(value) != len(SEQUENCES):
             raise ValueError(f"classes must be the four sequences {list(SEQUENCES)}, got {value}")
         return value
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> SequenceCard:
-        """Return the card in ``model_dir``/card.json.
-
-        CardError when it is missing, not JSON, not a sequence card or fails validation.
-        """
-        path = Path(model_dir) / CARD_FILE
-        if not path.is_file():
-            raise CardError(f"no model card at {path}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CardError(f"unreadable model card {path}: {exc}") from exc
-        if not isinstance(data, dict) or data.get("task") != TASK:
-            raise CardError(f"{path} is not a sequence-model card (task must be {TASK!r})")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise CardError(f"invalid sequence-model card {path}: {exc}") from exc
-
-    def summary_block(self) -> dict[str, Any]:
-        """Return the case summary's block for this model (name, version, sha256, demo, data)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "weights_sha256": self.weights_sha256,
-            "demo": self.demo,
-            "training_data": self.training_data,
-        }
-
-    def save(self, model_dir: str | os.PathLike) -> Path:
-        """Write the card as ``model_dir``/card.json (indented JSON); return the path."""
-        path = Path(model_dir) / CARD_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", "utf-8")
-        return path
-
-    def weights_path(self, model_dir: str | os.PathLike) -> Path:
-        """Return the path of the weights file named by the card."""
-        return Path(model_dir) / self.weights_file
-
-    def verify_weights(self, model_dir: str | os.PathLike) -> None:
-        """Check the weights file exists and matches ``weights_sha256``; CardError otherwise."""
-        verify_file(self.weights_path(model_dir), self.weights_sha256, "weights file")
 
 
 # --------------------------------------------------------------------------- preprocessing

@@ -15,21 +15,20 @@ Importing this module does not import TensorFlow; building or loading a model do
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 import numpy as np
+from pydantic import Field, model_validator
 from scipy import ndimage
 
 from app.pipeline.classes import TUMOUR_TYPE_NAMES, TUMOUR_TYPES
 from app.pipeline.io.naming import SEQUENCES
-from app.pipeline.models.card import CARD_FILE, DEMO_NOTICE, CardError, verify_file
+from app.pipeline.models.card import DEMO_NOTICE, BaseCard, CardError, verify_file
 from app.pipeline.models.inputs import normalise
 from app.pipeline.models.prediction import softmax
 
@@ -71,8 +70,7 @@ LOW_CONFIDENCE_MESSAGE = (
 # --------------------------------------------------------------------------- the card
 
 
-@dataclass
-class TumourTypeCard:
+class TumourTypeCard(BaseCard):
     """The tumour-type model card: input layout, normalisation, calibration, OOD, provenance.
 
     ``input`` = {"voxel_mm": float, "shape": [X, Y, Z], "brain_fraction": float}; ``normalisation``
@@ -82,115 +80,55 @@ class TumourTypeCard:
     ``low_confidence`` = {"threshold": p, "method": ...}.
     """
 
-    name: str
-    task: str = TASK
-    version: str = "1.0"
-    classes: list[str] = field(default_factory=lambda: list(TUMOUR_TYPES))
-    sequences: list[str] = field(default_factory=lambda: list(SEQUENCES))
-    input: dict[str, Any] = field(
+    KIND: ClassVar[str] = "tumour-type"
+
+    task: Literal["tumour-type"] = TASK
+    classes: list[str] = Field(default_factory=lambda: list(TUMOUR_TYPES))
+    sequences: list[str] = Field(default_factory=lambda: list(SEQUENCES))
+    input: dict[str, Any] = Field(
         default_factory=lambda: {"voxel_mm": 6.0, "shape": [28, 32, 28], "brain_fraction": 0.5}
     )
-    normalisation: dict[str, dict[str, Any]] = field(
+    normalisation: dict[str, dict[str, Any]] = Field(
         default_factory=lambda: {
             s: {"method": "robust-z", "clip": 5.0, "scale": 5.0} for s in SEQUENCES
         }
     )
-    architecture: dict[str, Any] = field(
+    architecture: dict[str, Any] = Field(
         default_factory=lambda: {
             "kind": "projections", "filters": [32, 48, 64], "embedding": 64, "dropout": 0.2,
         }
     )
     input_rationale: str = ""
-    calibration: dict[str, Any] = field(default_factory=lambda: {"temperature": 1.0})
-    ood: dict[str, Any] = field(default_factory=dict)
-    low_confidence: dict[str, Any] = field(default_factory=lambda: {"threshold": 0.6})
-    weights_file: str = "weights.npz"
+    calibration: dict[str, Any] = Field(default_factory=lambda: {"temperature": 1.0})
+    ood: dict[str, Any] = Field(default_factory=dict)
+    low_confidence: dict[str, Any] = Field(default_factory=lambda: {"threshold": 0.6})
     weights_format: str = "npz written by classifier.save_weights_f16 (float16 kernels)"
-    weights_sha256: str = ""
-    training_data: str = ""
-    training: dict[str, Any] = field(default_factory=dict)
-    metrics: dict[str, Any] = field(default_factory=dict)
-    libraries: dict[str, str] = field(default_factory=dict)
-    demo: bool = True
+    libraries: dict[str, str] = Field(default_factory=dict)
     intended_use: str = DEMO_NOTICE
-    date: str = field(default_factory=lambda: datetime.now(UTC).date().isoformat())
-
-    def summary_block(self) -> dict[str, Any]:
-        """Return the case summary's block for this model (name, version, sha256, demo, data)."""
-        return {
-            "name": self.name,
-            "version": self.version,
-            "weights_sha256": self.weights_sha256,
-            "demo": self.demo,
-            "training_data": self.training_data,
-        }
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
         """Return the network's input shape (X, Y, Z, channels)."""
         return (*(int(s) for s in self.input["shape"]), len(self.sequences))
 
-    def validate(self) -> None:
-        """Raise CardError naming the first inconsistency (returns None)."""
-        if self.task != TASK:
-            raise CardError(f"card task is {self.task!r}, expected {TASK!r}")
+    @model_validator(mode="after")
+    def _consistent(self) -> TumourTypeCard:
         if list(self.classes) != list(TUMOUR_TYPES):
-            raise CardError(f"classes must be {list(TUMOUR_TYPES)}, got {self.classes}")
+            raise ValueError(f"classes must be {list(TUMOUR_TYPES)}, got {self.classes}")
         if list(self.sequences) != list(SEQUENCES):
-            raise CardError(f"sequences must be {list(SEQUENCES)}, got {self.sequences}")
+            raise ValueError(f"sequences must be {list(SEQUENCES)}, got {self.sequences}")
         shape = self.input.get("shape")
         if not (isinstance(shape, list) and len(shape) == 3 and all(8 <= int(s) <= 256
                                                                      for s in shape)):
-            raise CardError(f"input shape must be three sizes in 8..256, got {shape}")
+            raise ValueError(f"input shape must be three sizes in 8..256, got {shape}")
         if not 0.5 <= float(self.input.get("voxel_mm", 0)) <= 16:
-            raise CardError("input voxel_mm must be within 0.5..16")
+            raise ValueError("input voxel_mm must be within 0.5..16")
         for seq in SEQUENCES:
             if self.normalisation.get(seq, {}).get("method") not in ("robust-z", "minmax", "none"):
-                raise CardError(f"normalisation of {seq}: unknown method")
+                raise ValueError(f"normalisation of {seq}: unknown method")
         if float(self.calibration.get("temperature", 0)) <= 0:
-            raise CardError("calibration temperature must be positive")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the card as a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TumourTypeCard:
-        """Return a card from a dict; CardError for unknown keys, no name or inconsistencies."""
-        known = {f.name for f in fields(cls)}
-        extra = set(data) - known
-        if extra:
-            raise CardError(f"unknown tumour-type card keys: {sorted(extra)}")
-        if "name" not in data:
-            raise CardError("model card has no name")
-        card = cls(**data)
-        card.validate()
-        return card
-
-    @classmethod
-    def load(cls, model_dir: str | os.PathLike) -> TumourTypeCard:
-        """Return the card in ``model_dir``; CardError when missing, unreadable or invalid."""
-        path = Path(model_dir) / CARD_FILE
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise CardError(f"no model card at {path}") from exc
-        except (OSError, json.JSONDecodeError) as exc:
-            raise CardError(f"unreadable model card {path}: {exc}") from exc
-        if not isinstance(data, dict):
-            raise CardError(f"model card {path} is not a JSON object")
-        return cls.from_dict(data)
-
-    def save(self, model_dir: str | os.PathLike) -> Path:
-        """Write card.json into ``model_dir`` atomically; return its path."""
-        self.validate()
-        out = Path(model_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / CARD_FILE
-        tmp = path.with_name(f".{CARD_FILE}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n", "utf-8")
-        os.replace(tmp, path)
-        return path
+            raise ValueError("calibration temperature must be positive")
+        return self
 
 
 # --------------------------------------------------------------------------- preprocessing
