@@ -340,8 +340,8 @@ def test_train_task_tumour_type_hands_train_model_its_options(runner, tmp_path,
         "--val-data", f"{tmp_path}/val.npz", "--val-data", f"{tmp_path}/val2.npz", "--out",
         str(out), "--epochs", "24", "--seed", "7", "--refit"])
     assert result.exit_code == 0, result.output
-    train_path, val_paths, out_dir, kwargs = tumour_type_training["train"]
-    assert str(train_path) == f"{tmp_path}/train.npz"
+    train_paths, val_paths, out_dir, kwargs = tumour_type_training["train"]
+    assert [str(p) for p in train_paths] == [f"{tmp_path}/train.npz"]
     assert [str(p) for p in val_paths] == [f"{tmp_path}/val.npz", f"{tmp_path}/val2.npz"]
     assert str(out_dir) == str(out)
     assert kwargs == {"epochs": 24, "seed": 7, "refit": True}

@@ -159,8 +159,9 @@ def _given(ctx: click.Context, names: tuple[str, ...]) -> list[str]:
 @click.option("--cache-dir", type=_PATH, help="[sequence] cache the built phantom arrays here")
 @click.option("--base-filters", type=click.IntRange(4),
               help="[segmentation] filters of the U-Net's first level [default: 16]")
-@click.option("--train-data", type=_PATH,
-              help="[tumour-type] training file from `flask model data` (--kind id)")
+@click.option("--train-data", type=_PATH, multiple=True,
+              help="[tumour-type] training file from `flask model data` (--kind id; repeat to "
+                   "train on several as one set, e.g. a 2 mm and a 1 mm one)")
 @click.option("--val-data", type=_PATH, multiple=True,
               help="[tumour-type] validation file(s) from `flask model data` (--kind id; repeat "
                    "for several): epoch selection, calibration, OOD and low-confidence thresholds")
@@ -258,7 +259,7 @@ def _train_tumour_type(ctx: click.Context, options: dict[str, Any]) -> None:
         raise click.UsageError(f"--task tumour-type needs {' and '.join(missing)}.")
     tuning = {k: options[k] for k in ("epochs", "batch_size", "learning_rate")
               if options.get(k) is not None}
-    card = training.train_model(options["train_data"], list(options["val_data"]),
+    card = training.train_model(list(options["train_data"]), list(options["val_data"]),
                                 options["out_dir"], seed=options["seed"],
                                 refit=options["refit"], **tuning)
     val = card.metrics.get("validation", {})

@@ -252,7 +252,7 @@ def network_outputs(model: Any, x: np.ndarray, batch: int = 32) -> tuple[np.ndar
 
 
 def train_model(
-    train_path: str | Path,
+    train_paths: str | Path | Sequence[str | Path],
     val_paths: Sequence[str | Path],
     out_dir: str | Path,
     *,
@@ -262,7 +262,9 @@ def train_model(
     learning_rate: float = 2e-3,
     refit: bool = False,
 ) -> TumourTypeCard:
-    """Train on one dataset file, select on validation files, calibrate, fit OOD; return the card.
+    """Train on dataset files, select on validation files, calibrate, fit OOD; return the card.
+
+    ``train_paths`` is one file or several (e.g. a 2 mm and a 1 mm set), used as one set.
 
     Writes into ``out_dir``: weights.npz (every array float32, ``save_weights_f16`` format),
     ood.npz (Mahalanobis means + shared precision from training features) and card.json. The
@@ -280,7 +282,9 @@ def train_model(
     from app.pipeline.models.subtype import EVERY_LAYER, load_weights_f16, save_weights_f16
     from app.pipeline.models.tumour_type import build_network
 
-    train = load_dataset(train_path, kind="id")
+    if isinstance(train_paths, (str, Path)):
+        train_paths = [train_paths]
+    train = _concat([Path(p) for p in train_paths])
     val = _concat([Path(p) for p in val_paths])
     x, y = train["x"], train["y"].astype(int)
     card = default_card()
@@ -359,17 +363,19 @@ def train_model(
     card.weights_sha256 = sha256_file(out / card.weights_file)
     card.training = {
         **training_record,
-        "train_seed": int(train["seed"]),
-        "train_voxel_mm": float(train["voxel_mm"]),
+        "train_seeds": train["seeds"],
+        "train_voxel_mm": train["voxel_mm"],
         "train_cases": int(len(y)),
         "validation_seeds": val["seeds"],
         "validation_voxel_mm": val["voxel_mm"],
         "validation_cases": int(len(val["y"])),
     }
     per_type = np.bincount(y, minlength=len(card.classes)).tolist()
+    sources = ", ".join(
+        f"seed {seed} on a {mm:g} mm grid" for seed, mm in zip(
+            train["seeds"], train["voxel_mm"], strict=True))
     card.training_data = (
-        f"{len(y)} synthetic phantoms (app.pipeline.synthetic.tumour_types, seed "
-        f"{int(train['seed'])}, {float(train['voxel_mm']):g} mm grid; per type "
+        f"{len(y)} synthetic phantoms (app.pipeline.synthetic.tumour_types, {sources}; per type "
         f"{dict(zip(card.classes, per_type, strict=True))}; gliomas = the A/O/G phantoms) on the "
         "MNI152 template; validation seeds " + ", ".join(str(s) for s in val["seeds"])
         + ". No patient data."

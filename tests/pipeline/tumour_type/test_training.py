@@ -38,12 +38,15 @@ def test_dataset_files_are_balanced_and_reproducible(files):
 def test_train_refit_and_evaluate_write_a_loadable_card(files, runner):
     root, train, val, ood = files
     out = root / "model"
+    # Two training files are one set (the mechanics only: the second is the validation file).
     train_args = ["model", "train", "--task", "tumour-type", "--train-data", str(train),
-                  "--val-data", str(val), "--out", str(out)]
+                  "--train-data", str(val), "--val-data", str(val), "--out", str(out)]
     result = runner.invoke(args=[*train_args, "--epochs", "1"])
     assert result.exit_code == 0, result.output
     card = TumourTypeCard.load(out)
-    assert card.training["train_seed"] == 11 and card.training["validation_seeds"] == [12]
+    assert card.training["train_seeds"] == [11, 12] and card.training["train_cases"] == 20
+    assert card.training["validation_seeds"] == [12]
+    assert "seed 11 on a 2 mm grid, seed 12 on a 2 mm grid" in card.training_data
     assert card.calibration["temperature"] > 0
     assert card.ood["threshold"] >= max(card.ood["validation_scores"]) - 1e-3
     result = runner.invoke(args=[*train_args, "--refit"])
