@@ -141,16 +141,23 @@ def test_public_pages(browser, live_server, axe_source, shot):
         check_sizes(browser, shot, name)
 
 
+def focused_id(browser) -> str | None:
+    """The id of the focused element of the document shown now (asked in the page, so a page
+    still being replaced after a submit cannot hand back a node of the old document)."""
+    return browser.execute_script(
+        "return document.activeElement ? document.activeElement.id : null;")
+
+
 def test_failed_login_puts_the_focus_on_the_password(browser, live_server, axe_source, shot):
     browser.delete_all_cookies()
     browser.get(live_server.url + "/login")
-    wait(browser).until(lambda b: b.switch_to.active_element.get_attribute("id") == "email")
+    wait(browser).until(lambda b: focused_id(b) == "email")
     browser.find_element(By.ID, "email").send_keys(live_server.clinician)
     browser.find_element(By.ID, "password").send_keys("not-the-password")
     browser.find_element(By.ID, "login-submit").click()
     wait(browser).until(EC.text_to_be_present_in_element((By.TAG_NAME, "main"), "Invalid"))
     # The page's script moves the focus once it has loaded: await it rather than race it.
-    wait(browser).until(lambda b: b.switch_to.active_element.get_attribute("id") == "password")
+    wait(browser).until(lambda b: focused_id(b) == "password")
     assert_accessible(browser, axe_source, "the login page after a failure")
     shot()
 
