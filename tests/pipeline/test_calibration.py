@@ -136,10 +136,10 @@ def test_reliability_png(tmp_path):
     labels = rng.integers(0, 5, 200)
     rows = reliability_bins(probs, labels)
     assert sum(r["n"] for r in rows) == 200
-    from app.pipeline.training.calibration import _ece_of_bins
+    from app.pipeline.training.calibration import ece_of_bins
 
     # the diagram's ECE is the card's: the same bins
-    assert _ece_of_bins(rows) == pytest.approx(expected_calibration_error(probs, labels))
+    assert ece_of_bins(rows) == pytest.approx(expected_calibration_error(probs, labels))
     path = write_reliability_png(tmp_path / "rel.png", rows, rows)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -31,22 +31,22 @@ def expected_calibration_error(
 ) -> float:
     """Return the ECE of (N, K) ``probs`` against integer ``labels`` (equal-width top-p bins).
 
-    Sum over bins of |accuracy - mean confidence| weighted by the bin's share of cases.
+    Sum over bins of |accuracy - mean confidence| weighted by the bin's share of cases: the
+    :func:`ece_of_bins` of :func:`reliability_bins`, so a diagram's ECE is this one.
     ValueError for empty or mismatched inputs.
     """
     probs = np.asarray(probs, dtype=np.float64)
-    labels = np.asarray(labels)
-    if probs.ndim != 2 or len(probs) == 0 or len(probs) != len(labels):
+    if probs.ndim != 2 or len(probs) == 0 or len(probs) != len(np.asarray(labels)):
         raise ValueError(f"expected (N, K) probabilities and N labels, got {probs.shape}")
-    conf = probs.max(axis=1)
-    correct = probs.argmax(axis=1) == labels
-    bins = np.minimum((conf * n_bins).astype(int), n_bins - 1)
-    ece = 0.0
-    for b in range(n_bins):
-        sel = bins == b
-        if sel.any():
-            ece += sel.mean() * abs(correct[sel].mean() - conf[sel].mean())
-    return float(ece)
+    return ece_of_bins(reliability_bins(probs, labels, n_bins))
+
+
+def ece_of_bins(rows: list[dict[str, float]]) -> float:
+    """Return the expected calibration error of reliability bins (count-weighted |acc - conf|)."""
+    total = sum(r["n"] for r in rows)
+    if not total:
+        return 0.0
+    return float(sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows if r["n"]) / total)
 
 
 def reliability_bins(
@@ -194,14 +194,6 @@ def classification_metrics(
     return out
 
 
-def _ece_of_bins(rows: list[dict[str, float]]) -> float:
-    """Return the expected calibration error of reliability bins (count-weighted |acc - conf|)."""
-    total = sum(r["n"] for r in rows)
-    if not total:
-        return 0.0
-    return float(sum(r["n"] * abs(r["accuracy"] - r["confidence"]) for r in rows if r["n"]) / total)
-
-
 RELIABILITY_COLOURS = {"bar": (0, 114, 178), "dot": (230, 159, 0), "diagonal": (150, 150, 150)}
 """Okabe-Ito blue bars (accuracy per bin), orange dots (mean confidence), grey diagonal."""
 
@@ -250,7 +242,7 @@ def write_reliability_png(
             cy = y0 + size * (1 - row["confidence"])
             draw.ellipse([cx - 3, cy - 3, cx + 3, cy + 3], fill=colours["dot"], outline="black")
         draw.text((x0, 8), f"Reliability {title}", fill="black", font=font)
-        draw.text((x0, 24), f"ECE {_ece_of_bins(rows):.3f}", fill="black", font=small)
+        draw.text((x0, 24), f"ECE {ece_of_bins(rows):.3f}", fill="black", font=small)
         draw.text((x0 + size / 2, y0 + size + 22), "confidence (top-class probability)",
                   fill="black", font=small, anchor="mt")
         draw.text((x0 - 6, y0 - 6), "accuracy", fill="black", font=small, anchor="rb")
